@@ -1,0 +1,211 @@
+"""Sphinx glue for the course website: interactive Plotly figures and math, fully offline.
+
+Not part of the language-model code; the book's ``_config.yml`` loads it as a Sphinx extension,
+and myst-nb finds `PlotlyMimeRenderer` through the ``myst_nb.mime_renderers`` entry point that
+``code/pyproject.toml`` declares.
+
+Why it exists:
+
+* Plotly's notebook renderer emits only ``application/vnd.plotly.v1+json``. Jupyter and Colab
+  draw that natively, but myst-nb has no HTML renderer for it and drops the figure.
+  `PlotlyMimeRenderer` turns the figure JSON into a ``<div>`` plus a ``Plotly.newPlot`` call.
+  The notebook outputs stay standard, so the execution cache and the notebooks a reader
+  downloads are unaffected.
+* plotly.js (about 5 MB) is written once to ``_static/plotly.min.js`` and loaded only by the
+  pages that have a figure, never inlined per figure and never fetched from a CDN.
+* A small script restyles every figure for the theme's light or dark mode, and again whenever
+  the reader switches.
+* MathJax is served from ``_static/mathjax`` (from the ``django-static-mathjax`` package),
+  replacing Sphinx's default CDN address, so equations render without internet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+PLOTLY_JS = "plotly.min.js"
+THEME_JS = "llmscratch-plotly-theme.js"
+MATHJAX_DIR = "mathjax"
+MATHJAX_ENTRY = "tex-mml-chtml.js"
+# The parts of MathJax's es5 distribution that tex-mml-chtml.js loads, eagerly or on demand.
+MATHJAX_PARTS = (MATHJAX_ENTRY, "input", "output/chtml", "ui", "a11y", "sre", "adaptors")
+HTML_BUILDERS = ("html", "dirhtml", "singlehtml")
+DEFAULT_HEIGHT_PX = 450
+
+# Restyles every figure for the current theme. pydata-sphinx-theme (under sphinx-book-theme)
+# keeps the mode in <html data-theme="light|dark">; a MutationObserver reacts to the switch.
+THEME_SCRIPT = r"""
+(function () {
+  "use strict";
+  var LIGHT = {font: "#2a3f5f", grid: "#dfe3eb", line: "#b0b8c6", plot: "#f5f7fb"};
+  var DARK = {font: "#d6dbe3", grid: "#3a4150", line: "#5b6475", plot: "#1c2029"};
+  function palette() {
+    return document.documentElement.dataset.theme === "dark" ? DARK : LIGHT;
+  }
+  function restyle(div) {
+    if (!div.layout || !window.Plotly) { return; }
+    var p = palette();
+    var update = {
+      "paper_bgcolor": "rgba(0,0,0,0)",
+      "plot_bgcolor": p.plot,
+      "font.color": p.font,
+      "legend.bgcolor": "rgba(0,0,0,0)"
+    };
+    Object.keys(div.layout).forEach(function (key) {
+      if (/^[xy]axis\d*$/.test(key)) {
+        update[key + ".gridcolor"] = p.grid;
+        update[key + ".linecolor"] = p.line;
+        update[key + ".zerolinecolor"] = p.line;
+      }
+      if (/^scene\d*$/.test(key)) {
+        ["xaxis", "yaxis", "zaxis"].forEach(function (ax) {
+          update[key + "." + ax + ".gridcolor"] = p.grid;
+          update[key + "." + ax + ".backgroundcolor"] = p.plot;
+        });
+      }
+    });
+    window.Plotly.relayout(div, update);
+  }
+  function restyleAll() {
+    document.querySelectorAll(".plotly-graph-div").forEach(restyle);
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    restyleAll();
+    new MutationObserver(restyleAll).observe(document.documentElement, {
+      attributes: true, attributeFilter: ["data-theme"]
+    });
+  });
+})();
+"""
+
+
+def figure_html(figure: dict[str, Any], div_id: str) -> str:
+    """The HTML for one Plotly figure: a div and the script that draws into it.
+
+    The figure JSON is embedded with ``</`` escaped, so a label such as ``</script>`` in the
+    data cannot end the script element early.
+    """
+    layout = figure.get("layout", {}) or {}
+    height = layout.get("height") or DEFAULT_HEIGHT_PX
+    config = {"responsive": True, "displaylogo": False, **(figure.get("config") or {})}
+
+    def js(value: Any) -> str:
+        return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
+
+    return (
+        f'<div class="llmscratch-plotly">'
+        f'<div id="{div_id}" class="plotly-graph-div" style="height:{int(height)}px;width:100%;"></div>'
+        f"<script>Plotly.newPlot({js(div_id)},{js(figure.get('data', []))},"
+        f"{js(layout)},{js(config)});</script></div>"
+    )
+
+
+class PlotlyMimeRenderer:
+    """myst-nb mime renderer plugin (see myst-nb's ``MimeRenderPlugin`` protocol)."""
+
+    # Lower is preferred; text/html is 30 for the HTML builders.
+    mime_priority_overrides = [(builder, PLOTLY_MIME, 1) for builder in HTML_BUILDERS]
+
+    @staticmethod
+    def handle_mime(renderer: Any, data: Any, inline: bool) -> list | None:
+        if inline or data.mime_type != PLOTLY_MIME:
+            return None
+        from docutils import nodes
+
+        figure = data.content if isinstance(data.content, dict) else json.loads(data.string)
+        # A stable id keeps rebuilt pages byte-identical when the figure has not changed.
+        digest = hashlib.sha1(json.dumps(figure, sort_keys=True).encode()).hexdigest()[:12]
+        div_id = f"plotly-{data.cell_index}-{data.output_index}-{digest}"
+        html = figure_html(figure, div_id)
+        # Not "text_html": the dark theme paints text_html outputs on a light card, which
+        # would fight the figure's own dark-mode restyling.
+        return [nodes.raw("", html, format="html", classes=["output", "plotly_figure"])]
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+
+
+def _mathjax_source() -> Path | None:
+    try:
+        import mathjax  # the django-static-mathjax distribution
+    except ImportError:
+        return None
+    root = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
+    return root if (root / MATHJAX_ENTRY).is_file() else None
+
+
+def _config_inited(app: Any, config: Any) -> None:
+    if _mathjax_source() is None:
+        from sphinx.util import logging
+
+        logging.getLogger(__name__).warning(
+            "django-static-mathjax is not installed: math will load MathJax from a CDN "
+            "(install the book's requirements.txt)"
+        )
+        return
+    config.mathjax_path = f"{MATHJAX_DIR}/{MATHJAX_ENTRY}"
+
+
+def _dedupe_scripts(context: dict) -> None:
+    """Drop repeated inline scripts from a page.
+
+    sphinx-thebe (loaded by Jupyter Book) registers its configuration script on every
+    ``env-before-read-docs`` event, which fires more than once per build. The repeated
+    ``const THEBE_JS_URL`` declaration then throws a SyntaxError in the browser. (The copies
+    differ only in a filename of None versus "", so Sphinx's own check does not catch them.)
+    """
+    scripts = context.get("script_files")
+    if not isinstance(scripts, list):
+        return
+    seen = set()
+    unique = []
+    for script in scripts:
+        attributes = getattr(script, "attributes", {}) or {}
+        key = (str(script.filename or ""), tuple(sorted((k, str(v)) for k, v in attributes.items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    scripts[:] = unique  # in place: Sphinx adds this page's own scripts to the same list
+
+
+def _page_context(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
+    _dedupe_scripts(context)
+    # Only pages that draw a figure pay for plotly.js. It must load before the inline
+    # Plotly.newPlot calls in the body, so it is a plain (blocking) script in <head>.
+    if doctree is not None and "plotly-graph-div" in context.get("body", ""):
+        app.add_js_file(PLOTLY_JS, priority=200)
+        app.add_js_file(THEME_JS, priority=201)
+
+
+def _build_finished(app: Any, exception: Exception | None) -> None:
+    if exception is not None or app.builder.name not in HTML_BUILDERS:
+        return
+    import plotly.offline
+
+    static = Path(app.outdir) / "_static"
+    _write_if_changed(static / PLOTLY_JS, plotly.offline.get_plotlyjs())
+    _write_if_changed(static / THEME_JS, THEME_SCRIPT.lstrip())
+    source = _mathjax_source()
+    if source is not None:
+        for part in MATHJAX_PARTS:
+            src, dest = source / part, static / MATHJAX_DIR / part
+            if src.is_dir():
+                shutil.copytree(src, dest, dirs_exist_ok=True)
+            else:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dest)
+
+
+def setup(app: Any) -> dict[str, Any]:
+    app.connect("config-inited", _config_inited)
+    app.connect("html-page-context", _page_context)
+    app.connect("build-finished", _build_finished)
+    return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

@@ -1,0 +1,154 @@
+"""Chapters as notebooks: for the tests, and for the Colab and Binder buttons.
+
+The chapters are MyST Markdown (``book/**/*.md``); this script turns them into ``.ipynb`` with
+jupytext, two ways:
+
+``python tools/notebooks.py nbtest``
+    Writes every chapter to ``.nbtest/`` (git-ignored) for pytest-nbmake to execute, with a
+    stamp of the package's state so that ``tools/bookcache.py`` can reuse the executions.
+
+``python tools/notebooks.py launch [--check]``
+    Writes ``book/**/<chapter>.ipynb`` beside each chapter: committed, output-free notebooks
+    that the Colab and Binder buttons open (Colab opens only ``.ipynb`` files). Their first
+    cell installs the course package when, and only when, it runs in Colab. ``--check`` writes
+    nothing and exits 1 if a committed notebook is missing or out of date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import jupytext
+import nbformat
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NBTEST = ROOT / ".nbtest"
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bookcache import package_stamp  # noqa: E402
+
+
+def toc_files() -> list[Path]:
+    """Every file the table of contents names (root and chapters), as paths to sources."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    entries = [toc["root"]]
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if "file" in node:
+                entries.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk({k: v for k, v in toc.items() if k != "root"})
+    paths = []
+    for entry in entries:
+        path = ROOT / entry
+        if path.suffix != ".md":
+            path = path.with_name(path.name + ".md")
+        paths.append(path)
+    return paths
+
+
+def is_notebook(md: Path) -> bool:
+    """A chapter with a Jupyter kernel (jupytext front matter), as opposed to a prose page."""
+    text = md.read_text(encoding="utf-8")
+    return text.startswith("---") and "kernelspec:" in text.split("---", 2)[1]
+
+
+def chapters() -> list[Path]:
+    return [p for p in toc_files() if p.exists() and is_notebook(p)]
+
+
+def read_chapter(md: Path) -> nbformat.NotebookNode:
+    return jupytext.read(md, fmt="md:myst")
+
+
+def colab_setup_cell() -> nbformat.NotebookNode:
+    """The first cell of a launch notebook: install the package, in Colab only."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    repo = config["repository"]
+    url = repo["url"].rstrip("/")
+    branch = repo.get("branch", "main")
+    source = (
+        "# Colab starts without the course package: install it from the repository.\n"
+        "# Elsewhere (Binder, a local checkout) it is already installed, and this does nothing.\n"
+        "import sys\n"
+        "\n"
+        'if "google.colab" in sys.modules:\n'
+        f'    %pip install --quiet "llmscratch[notebook] @ git+{url}@{branch}#subdirectory=code"'
+    )
+    return nbformat.v4.new_code_cell(source, metadata={"tags": ["colab-setup"]})
+
+
+def launch_notebook(md: Path) -> str:
+    nb = read_chapter(md)
+    nb.metadata.pop("jupytext", None)
+    nb.cells.insert(0, colab_setup_cell())
+    # Deterministic cell ids keep regenerated notebooks byte-identical.
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i}"
+    return nbformat.writes(nb) + "\n"
+
+
+def write_launch(check: bool) -> int:
+    stale = []
+    for md in chapters():
+        target = md.with_suffix(".ipynb")
+        text = launch_notebook(md)
+        current = target.read_text(encoding="utf-8") if target.exists() else None
+        if current != text:
+            stale.append(target.relative_to(ROOT))
+            if not check:
+                target.write_text(text, encoding="utf-8")
+    wanted = {md.with_suffix(".ipynb") for md in chapters()}
+    orphans = [p for p in (ROOT / "book").rglob("*.ipynb") if p not in wanted and "_build" not in p.parts]
+    if check:
+        for path in stale:
+            print(f"out of date: {path} (run `make notebooks`)")
+        for path in orphans:
+            print(f"no chapter for: {path.relative_to(ROOT)}")
+        return 1 if stale or orphans else 0
+    for path in orphans:
+        path.unlink()
+        print(f"removed {path.relative_to(ROOT)}")
+    for path in stale:
+        print(f"wrote {path}")
+    return 0
+
+
+def write_nbtest() -> int:
+    written = set()
+    for md in chapters():
+        target = NBTEST / md.relative_to(ROOT).with_suffix(".ipynb")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        jupytext.write(read_chapter(md), target, fmt="ipynb")
+        written.add(target)
+    for path in NBTEST.rglob("*.ipynb"):
+        if path not in written:
+            path.unlink()
+    (NBTEST / ".stamp").write_text(package_stamp() + "\n", encoding="utf-8")
+    print(f"converted {len(written)} chapters into {NBTEST.relative_to(ROOT)}/")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("nbtest", help="convert chapters into .nbtest/ for pytest-nbmake")
+    launch = sub.add_parser("launch", help="write the Colab/Binder notebooks beside the chapters")
+    launch.add_argument("--check", action="store_true", help="only report notebooks that are out of date")
+    args = parser.parse_args()
+    if args.command == "nbtest":
+        return write_nbtest()
+    return write_launch(args.check)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
