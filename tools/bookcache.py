@@ -35,24 +35,24 @@ NBTEST = ROOT / ".nbtest"
 IGNORED_SUFFIXES = {".pyc", ".txt", ".part"}
 
 
-def _inputs() -> list[Path]:
-    files = [ROOT / "requirements.txt", ROOT / "code" / "pyproject.toml"]
-    for folder in (ROOT / "code" / "llmscratch", ROOT / "data"):
+def _inputs(root: Path) -> list[Path]:
+    files = [root / "requirements.txt", root / "code" / "pyproject.toml"]
+    for folder in (root / "code" / "llmscratch", root / "data"):
         for path in sorted(folder.rglob("*")):
             if (
                 path.is_file()
                 and path.suffix not in IGNORED_SUFFIXES
-                and not any(part.startswith(".") or part == "__pycache__" for part in path.relative_to(ROOT).parts)
+                and not any(part.startswith(".") or part == "__pycache__" for part in path.relative_to(root).parts)
             ):
                 files.append(path)
-    return files
+    return [f for f in files if f.exists()]
 
 
-def package_stamp() -> str:
+def package_stamp(root: Path = ROOT) -> str:
     """A hash of everything besides a chapter's own cells that can change its outputs."""
     digest = hashlib.sha256()
-    for path in _inputs():
-        digest.update(str(path.relative_to(ROOT)).encode() + b"\0")
+    for path in _inputs(root):
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
 

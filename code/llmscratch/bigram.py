@@ -85,12 +85,19 @@ class CountingBigram:
 
         Each sequence of length L contributes L + 1 predictions (its tokens and the end).
         A pair never seen in training has probability 0 without smoothing, so the loss is
-        ``inf``: that is the honest answer, and the reason for smoothing.
+        ``inf``: that is the honest answer, and the reason for smoothing. The same holds for a
+        pair whose first token never occurred in training at all.
         """
         first, second = _pairs(sequences, self.boundary_id)
         if first.numel() == 0:
             raise ValueError("no sequences to score")
-        probs = self.probabilities(smoothing)[first, second]  # (N,)
+        if smoothing < 0:
+            raise ValueError(f"smoothing must be >= 0, got {smoothing}")
+        table = self.counts.double() + smoothing  # (V, V)
+        # A row never seen in training gives its pairs probability 0 (so the loss is inf),
+        # rather than failing on rows the scored sequences never use.
+        totals = table.sum(dim=1, keepdim=True).clamp_min(1e-300)  # (V, 1)
+        probs = (table / totals)[first, second]  # (N,)
         with torch.no_grad():
             return float(-torch.log(probs).mean())
 

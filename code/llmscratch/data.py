@@ -146,9 +146,7 @@ def fetch(
 ) -> Path:
     """Make sure corpus `name` is in the cache, verified, and return its path.
 
-    >>> fetch("names").name
-    'names.txt'
-
+    ``fetch("names")`` returns ``data/names.txt`` in a checkout of the course.
     `cache` and `mirror` default to `cache_dir()` and ``$LLMSCRATCH_DATA_MIRROR``.
     """
     if name not in DATASETS:
