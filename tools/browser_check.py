@@ -112,7 +112,7 @@ def main() -> int:
 
     pages = sorted(
         p for p in args.site.rglob("*.html")
-        if not any(part.startswith("_") for part in p.relative_to(args.site).parts) and p.name not in SKIP
+        if not any(part.startswith(("_", ".")) for part in p.relative_to(args.site).parts) and p.name not in SKIP
     )
     server, base = serve(args.site)
     failures = 0
