@@ -6,10 +6,11 @@ import pytest
 
 import llmscratch.bigram
 import llmscratch.data
+import llmscratch.fileio
 import llmscratch.tokenizers
 
 
-@pytest.mark.parametrize("module", [llmscratch.bigram, llmscratch.data, llmscratch.tokenizers])
+@pytest.mark.parametrize("module", [llmscratch.bigram, llmscratch.data, llmscratch.fileio, llmscratch.tokenizers])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0, f"{module.__name__} has no examples"

@@ -12,6 +12,7 @@ Serves the folder on 127.0.0.1 (a random free port) and loads each ``.html`` pag
 
 Each figure page is also checked in dark mode (the figures must restyle), and a screenshot of
 every page is saved so a person can look. Exits 1 on any failure, listing every one.
+Before the real pages, a self-test serves a deliberately broken page and makes sure it is flagged.
 """
 
 from __future__ import annotations
@@ -96,6 +97,36 @@ def check_page(page, url: str, shots: Path | None, name: str) -> list[str]:
     return problems
 
 
+SELF_TEST_PAGES = {
+    # A figure div that nothing draws into, and a script that requests an outside address.
+    "broken.html": '<html><body><div class="plotly-graph-div" id="f"></div>'
+                   '<script src="https://cdn.example.invalid/plotly.js"></script></body></html>',
+    "fine.html": "<html><body><p>no figures, no outside requests</p></body></html>",
+}
+
+
+def self_test(browser) -> None:
+    """Prove the checks can fail: a broken page must be flagged, a plain one must pass."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, html in SELF_TEST_PAGES.items():
+            Path(tmp, name).write_text(html)
+        server, base = serve(Path(tmp))
+        try:
+            results = {}
+            for name in SELF_TEST_PAGES:
+                page = browser.new_page()
+                results[name] = check_page(page, f"{base}/{name}", None, name)
+                page.close()
+        finally:
+            server.shutdown()
+    broken = " ".join(results["broken.html"])
+    if "was not drawn" not in broken or "outside 127.0.0.1" not in broken or results["fine.html"]:
+        raise SystemExit(f"browser check self-test failed: {results}")
+    print(f"self-test: a deliberately broken page was flagged ({len(results['broken.html'])} problems)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("site", type=Path, help="the built HTML folder, e.g. _build/html")
@@ -119,6 +150,7 @@ def main() -> int:
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            self_test(browser)
             for path in pages:
                 rel = path.relative_to(args.site).as_posix()
                 page = browser.new_page(viewport={"width": 1280, "height": 900})

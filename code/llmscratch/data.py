@@ -23,11 +23,12 @@ import hashlib
 import os
 import random
 import shutil
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence, TypeVar
+
+from .fileio import atomic_path
 
 __all__ = [
     "DATASETS",
@@ -111,30 +112,12 @@ def _verify(path: Path, ds: Dataset, remedy: str) -> None:
     )
 
 
-def _atomic_copy(src: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def _download(ds: Dataset, dest: Path, timeout: float) -> None:
     """Download `ds.url` into `dest`, verifying before the file takes its final name."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(ds.url, timeout=timeout) as response:
+    with atomic_path(dest) as tmp:
+        with open(tmp, "wb") as out, urllib.request.urlopen(ds.url, timeout=timeout) as response:
             shutil.copyfileobj(response, out)
-        _verify(Path(tmp), ds, f"The download from {ds.url} was incomplete or has changed; try again later.")
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        _verify(tmp, ds, f"The download from {ds.url} was incomplete or has changed; try again later.")
 
 
 def fetch(
@@ -175,7 +158,8 @@ def fetch(
         tried.append(str(candidate))
         if candidate.is_file():
             _verify(candidate, ds, "The mirror holds a bad copy: replace it with the canonical file.")
-            _atomic_copy(candidate, dest)
+            with atomic_path(dest) as tmp:
+                shutil.copyfile(candidate, tmp)
             return dest
 
     # 3. The canonical address.

@@ -21,27 +21,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
+
+from .fileio import atomic_write_text
 
 __all__ = ["CharTokenizer", "TokenizerFileError"]
 
 
 class TokenizerFileError(ValueError):
     """A saved tokenizer file is missing, does not parse, or is not one this class wrote."""
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 class CharTokenizer:
@@ -130,7 +119,7 @@ class CharTokenizer:
             "special_tokens": self.special_tokens,
             "chars": self.tokens[len(self.special_tokens) :],
         }
-        _atomic_write_text(Path(path), json.dumps(data, ensure_ascii=False, indent=1) + "\n")
+        atomic_write_text(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "CharTokenizer":
