@@ -22,3 +22,14 @@ def test_successful_write_replaces_and_creates_folders(tmp_path):
     atomic_write_text(dest, "second")
     assert dest.read_text(encoding="utf-8") == "second"
     assert [p.name for p in dest.parent.iterdir()] == ["out.txt"]
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "f.txt", "x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o644

@@ -58,6 +58,8 @@ FIGURE_STATE = """() => Array.from(document.querySelectorAll('.plotly-graph-div'
 
 
 def check_page(page, url: str, shots: Path | None, name: str) -> list[str]:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     problems: list[str] = []
     outside: list[str] = []
     errors: list[str] = []
@@ -72,7 +74,18 @@ def check_page(page, url: str, shots: Path | None, name: str) -> list[str]:
     page.on("request", on_request)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(url, wait_until="load")
-    page.wait_for_load_state("networkidle")
+    # Wait until every figure is drawn (or give up after a while and report it), then a little
+    # longer so that late requests (fonts, lazy scripts) are seen too. "networkidle" is not
+    # used: on figure pages it can fire before "load" and then never again.
+    try:
+        page.wait_for_function(
+            "() => Array.from(document.querySelectorAll('.plotly-graph-div'))"
+            ".every(div => div.querySelector('.main-svg') !== null)",
+            timeout=15_000,
+        )
+    except PlaywrightTimeout:
+        pass  # reported below as "not drawn"
+    page.wait_for_timeout(1_000)
     figures = page.evaluate(FIGURE_STATE)
     for fig in figures:
         if not fig["drawn"]:

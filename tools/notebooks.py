@@ -10,7 +10,8 @@ jupytext, two ways:
 ``python tools/notebooks.py launch [--check]``
     Writes ``book/**/<chapter>.ipynb`` beside each chapter: committed, output-free notebooks
     that the Colab and Binder buttons open (Colab opens only ``.ipynb`` files). Their first
-    cell installs the course package when, and only when, it runs in Colab. ``--check`` writes
+    cell, when and only when it runs in Colab, clones the repository and installs the package
+    from it, so that committed results under ``data/`` are there too. ``--check`` writes
     nothing and exits 1 if a committed notebook is missing or out of date.
 """
 
@@ -77,12 +78,19 @@ def colab_setup_cell() -> nbformat.NotebookNode:
     url = repo["url"].rstrip("/")
     branch = repo.get("branch", "main")
     source = (
-        "# Colab starts without the course package: install it from the repository.\n"
-        "# Elsewhere (Binder, a local checkout) it is already installed, and this does nothing.\n"
+        "# Colab starts without the course: clone the repository (the package and the results\n"
+        "# committed under data/) and install it. Elsewhere (Binder, a local checkout) the package\n"
+        "# is already installed, and this cell does nothing.\n"
         "import sys\n"
         "\n"
         'if "google.colab" in sys.modules:\n'
-        f'    %pip install --quiet "llmscratch[notebook] @ git+{url}@{branch}#subdirectory=code"'
+        "    import os\n"
+        "\n"
+        '    if not os.path.isdir("/content/llmscratch"):\n'
+        f"        !git clone --quiet --depth 1 --branch {branch} {url} /content/llmscratch\n"
+        '    %pip install --quiet -e "/content/llmscratch/code[notebook]"\n'
+        "    # A new editable install is importable only after a restart; the path makes it so now.\n"
+        '    sys.path.insert(0, "/content/llmscratch/code")'
     )
     return nbformat.v4.new_code_cell(source, metadata={"tags": ["colab-setup"]})
 

@@ -4,16 +4,42 @@ The chapters import the public API from here: ``from llmscratch import load_text
 """
 
 from .bigram import CountingBigram
+from .bpe import GPT2_PATTERN, BPETokenizer
 from .data import DATASETS, DataError, load_text, train_val_test_split
+from .datasets import PairBatches, TextBatches, contiguous_split, get_batch, name_windows, stream_windows
+from .mlp import MLP_PRESETS, MLPConfig, MLPLanguageModel, NeuralBigram
+from .sampling import generate, next_token_probs
 from .tokenizers import CharTokenizer, TokenizerFileError
+from .training import CheckpointError, History, TrainConfig, evaluate_loss, learning_rate_at, train
 
 __all__ = [
     "DATASETS",
+    "GPT2_PATTERN",
+    "BPETokenizer",
     "CharTokenizer",
     "CountingBigram",
     "DataError",
     "TokenizerFileError",
     "load_text",
     "train_val_test_split",
+    # datasets, mlp, sampling, train
+    "CheckpointError",
+    "History",
+    "MLP_PRESETS",
+    "MLPConfig",
+    "MLPLanguageModel",
+    "NeuralBigram",
+    "PairBatches",
+    "TextBatches",
+    "TrainConfig",
+    "contiguous_split",
+    "evaluate_loss",
+    "generate",
+    "get_batch",
+    "learning_rate_at",
+    "name_windows",
+    "next_token_probs",
+    "stream_windows",
+    "train",
 ]
 __version__ = "0.1.0"

@@ -37,6 +37,7 @@ __all__ = [
     "cache_dir",
     "fetch",
     "load_text",
+    "results_dir",
     "train_val_test_split",
 ]
 
@@ -89,6 +90,19 @@ def cache_dir() -> Path:
     if (repo / "_toc.yml").is_file() and (repo / "data").is_dir():
         return repo / "data"
     return Path.home() / ".cache" / "llmscratch"
+
+
+def results_dir() -> Path:
+    """The committed results of long runs: ``data/`` at the top of the course repository.
+
+    Found from the package's own location, so a chapter reads the same files whatever the
+    current directory. Raises `DataError` when the package is not used from a checkout of
+    the course (a plain ``pip install``): committed results travel with the repository.
+    """
+    repo = Path(__file__).resolve().parents[2]
+    if (repo / "_toc.yml").is_file() and (repo / "data").is_dir():
+        return repo / "data"
+    raise DataError(f"{repo} is not a checkout of the course, so it has no committed results in data/")
 
 
 def _sha256(path: Path) -> str:

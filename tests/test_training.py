@@ -1,0 +1,205 @@
+"""llmscratch.training: it learns, it is a function of its seed, and a checkpoint resumes exactly."""
+
+import doctest
+import importlib
+import math
+
+import pytest
+import torch
+
+from llmscratch import (CheckpointError, MLPConfig, MLPLanguageModel, PairBatches, TrainConfig, evaluate_loss,
+                        learning_rate_at, train)
+
+
+def test_docstring_examples():
+    result = doctest.testmod(importlib.import_module("llmscratch.training"))
+    assert result.attempted > 0 and result.failed == 0
+
+
+def toy_data():
+    """A learnable rule: the next token is (sum of the window) mod 7."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.randint(7, (600, 3), generator=g)
+    Y = X.sum(dim=1) % 7
+    return PairBatches({"train": (X[:500], Y[:500]), "val": (X[500:], Y[500:])}), X, Y
+
+
+def make_model(seed=0, dropout=0.2):
+    torch.manual_seed(seed)
+    return MLPLanguageModel(MLPConfig(vocab_size=7, context_length=3, embedding_dim=4, hidden_dim=32, dropout=dropout))
+
+
+CFG = TrainConfig(steps=40, batch_size=16, learning_rate=1e-2, warmup_steps=5, eval_interval=10, eval_batches=2)
+
+
+def same_state(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_schedule_warms_up_peaks_and_decays():
+    cfg = TrainConfig(steps=500, learning_rate=0.1, warmup_steps=50, min_lr_ratio=0.1)
+    lrs = [learning_rate_at(s, cfg) for s in range(cfg.steps)]
+    assert all(a < b for a, b in zip(lrs[:50], lrs[1:50]))
+    assert max(lrs) == pytest.approx(0.1) and lrs[49] == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(lrs[49:], lrs[50:]))
+    assert lrs[-1] == pytest.approx(0.01)
+
+
+def test_training_learns_the_rule():
+    batches, X, Y = toy_data()
+    model = make_model(dropout=0.0)
+    before = evaluate_loss(model, X[:500], Y[:500])
+    history = train(model, batches, TrainConfig(steps=400, batch_size=32, learning_rate=1e-2, eval_interval=100),
+                    progress=False)
+    after = evaluate_loss(model, X[:500], Y[:500])
+    assert before == pytest.approx(math.log(7), abs=0.1)
+    assert after < 0.5 * before
+    assert history.eval_step == [0, 100, 200, 300, 400] and len(history.train_loss) == 400
+
+
+def test_evaluate_loss_is_the_full_batch_loss():
+    _, X, Y = toy_data()
+    model = make_model()
+    expected = model.eval()(X, Y)[1].item()
+    assert evaluate_loss(model.train(), X, Y, batch_size=64) == pytest.approx(expected, rel=1e-5)
+    assert model.training  # the mode is restored
+
+
+def test_same_seed_same_run_other_seed_other_run():
+    batches, _, _ = toy_data()
+    a, b, c = make_model(), make_model(), make_model()
+    ha = train(a, batches, CFG, progress=False)
+    hb = train(b, batches, CFG, progress=False)
+    train(c, batches, TrainConfig(**{**CFG.__dict__, "seed": 7}), progress=False)
+    assert same_state(a, b) and ha == hb
+    assert not same_state(a, c)
+
+
+def test_evaluating_more_often_does_not_change_the_trajectory():
+    batches, _, _ = toy_data()
+    a, b = make_model(), make_model()
+    ha = train(a, batches, CFG, progress=False)
+    hb = train(b, batches, TrainConfig(**{**CFG.__dict__, "eval_interval": 3}), progress=False)
+    assert same_state(a, b) and ha.train_loss == hb.train_loss
+
+
+@pytest.mark.parametrize("stop", [1, 10, 23, 39])
+def test_resume_is_bit_identical(tmp_path, stop):
+    """Stop after `stop` steps, resume into a differently initialised model: same weights, same history."""
+    batches, _, _ = toy_data()
+    full = make_model()
+    full_history = train(full, batches, CFG, progress=False)
+
+    path = tmp_path / "ckpt.pt"
+    first = make_model()
+    partial = train(first, batches, CFG, checkpoint=path, stop_after=stop, progress=False)
+    assert len(partial.step) == stop
+    torch.manual_seed(123)  # disturb the global generator: the checkpoint must restore it
+    second = make_model(seed=99)
+    resumed = train(second, batches, CFG, checkpoint=path, resume=True, progress=False)
+    assert same_state(second, full)
+    assert resumed == full_history
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pt"]  # atomic: no temporary files
+
+
+def test_periodic_checkpoints_and_resuming_a_finished_run(tmp_path):
+    batches, _, _ = toy_data()
+    path = tmp_path / "ckpt.pt"
+    model = make_model()
+    history = train(model, batches, CFG, checkpoint=path, checkpoint_interval=7, progress=False)
+    again = make_model(seed=5)
+    assert train(again, batches, CFG, checkpoint=path, resume=True, progress=False) == history
+    assert same_state(again, model)
+
+
+def test_corrupt_checkpoint(tmp_path):
+    batches, _, _ = toy_data()
+    path = tmp_path / "ckpt.pt"
+    train(make_model(), batches, CFG, checkpoint=path, stop_after=5, progress=False)
+    blob = path.read_bytes()
+    path.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        train(make_model(), batches, CFG, checkpoint=path, resume=True, progress=False)
+    path.write_bytes(b"\x00garbage" * 100)
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        train(make_model(), batches, CFG, checkpoint=path, resume=True, progress=False)
+    torch.save({"weights": torch.zeros(3)}, path)
+    with pytest.raises(CheckpointError, match="not an llmscratch.checkpoint"):
+        train(make_model(), batches, CFG, checkpoint=path, resume=True, progress=False)
+
+
+def test_incomplete_checkpoint(tmp_path):
+    batches, _, _ = toy_data()
+    path = tmp_path / "ckpt.pt"
+    train(make_model(), batches, CFG, checkpoint=path, stop_after=5, progress=False)
+    state = torch.load(path, weights_only=True)
+    del state["optimizer"]
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match=r"incomplete or malformed \(KeyError"):
+        train(make_model(), batches, CFG, checkpoint=path, resume=True, progress=False)
+
+
+def test_mismatched_checkpoint(tmp_path):
+    batches, _, _ = toy_data()
+    path = tmp_path / "ckpt.pt"
+    train(make_model(), batches, CFG, checkpoint=path, stop_after=5, progress=False)
+    other = TrainConfig(**{**CFG.__dict__, "learning_rate": 0.5})
+    with pytest.raises(CheckpointError, match=r"different TrainConfig \(learning_rate: 0.01 there, 0.5 here\)"):
+        train(make_model(), batches, other, checkpoint=path, resume=True, progress=False)
+    torch.manual_seed(0)
+    wider = MLPLanguageModel(MLPConfig(vocab_size=7, context_length=3, embedding_dim=4, hidden_dim=64))
+    with pytest.raises(CheckpointError, match="weights for a different model"):
+        train(wider, batches, CFG, checkpoint=path, resume=True, progress=False)
+
+
+def test_missing_checkpoint_and_resume_without_a_path(tmp_path):
+    batches, _, _ = toy_data()
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        train(make_model(), batches, CFG, checkpoint=tmp_path / "absent.pt", resume=True, progress=False)
+    with pytest.raises(ValueError, match="needs a checkpoint path"):
+        train(make_model(), batches, CFG, resume=True, progress=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"steps": 0}, "steps"), ({"batch_size": -1}, "batch_size"), ({"learning_rate": 0.0}, "learning_rate"),
+     ({"min_lr_ratio": 2.0}, "min_lr_ratio"), ({"grad_clip": -1.0}, "grad_clip")],
+)
+def test_bad_train_config(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**kwargs)
+
+
+def test_divergence_is_reported():
+    batches, _, _ = toy_data()
+    model = make_model(dropout=0.0)
+    with torch.no_grad():
+        model.output.bias.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="loss became nan at step 1"):
+        train(model, batches, CFG, progress=False)
+
+
+def test_the_training_script_records_what_it_did(tmp_path):
+    """A three-step run of the names recipe: the JSON has losses and provenance, the weights reload."""
+    import json
+    import os
+
+    from llmscratch import data
+    from llmscratch.scripts.train_mlp import main
+
+    if not (os.environ.get(data.MIRROR_ENV) or (data.cache_dir() / "names.txt").exists()):
+        pytest.skip("the names corpus is neither cached nor mirrored here")
+    out = tmp_path / "run"
+    assert main(["names", "--steps", "3", "--out", str(out), "--no-progress"]) == 0
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert set(result["loss"]) == {"train", "val", "test"}
+    assert all(math.isfinite(v) for v in result["loss"].values())
+    assert result["train_config"]["steps"] == 3 and result["curve"]["eval_step"] == [0, 3]
+    prov = result["provenance"]
+    assert prov["command"].endswith("names --steps 3 --out " + str(out) + " --no-progress")
+    assert prov["seed"] == 42 and len(prov["code_sha256"]) == 64
+    saved = torch.load(out.with_suffix(".pt"), weights_only=True)
+    model = MLPLanguageModel(MLPConfig(**saved["model_config"]))
+    model.load_state_dict(saved["model"])
+    assert model.num_parameters() == result["num_parameters"]
