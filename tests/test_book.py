@@ -74,3 +74,18 @@ def test_package_stamp_tracks_code_and_results_but_not_corpora(tmp_path):
     assert edited != base
     (root / "data" / "result.json").write_text("{}")
     assert bookcache.package_stamp(root) != edited
+
+
+def test_citations_use_the_chapter_key_prefix():
+    """Each page cites as {cite:p}`<file stem>-<key>` with a matching :keyprefix: bibliography,
+    so the same work can be cited on many pages without a duplicate-citation warning."""
+    import re
+
+    for md in (ROOT / "book").rglob("*.md"):
+        text = md.read_text(encoding="utf-8")
+        keys = [k.strip() for group in re.findall(r"\{cite:[a-z]+\}`([^`]*)`", text) for k in group.split(",")]
+        if not keys:
+            continue
+        prefix = f"{md.stem}-"
+        assert all(k.startswith(prefix) for k in keys), (md.name, [k for k in keys if not k.startswith(prefix)])
+        assert f":keyprefix: {prefix}" in text, f"{md.name}: its bibliography needs :keyprefix: {prefix}"
