@@ -33,6 +33,26 @@ class TokenizerFileError(ValueError):
     """A saved tokenizer file is missing, does not parse, or is not one this class wrote."""
 
 
+def read_tokenizer_file(path: Path, fmt: str, version: int) -> dict:
+    """The JSON object in `path`, checked to be a `fmt` file of `version`.
+
+    Every way it can fail raises `TokenizerFileError` naming the file: missing, not JSON,
+    another format, another version. The caller checks the fields it needs.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TokenizerFileError(f"{path}: no such tokenizer file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise TokenizerFileError(f"{path} is not valid JSON: {err}") from None
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise TokenizerFileError(f"{path} is not a {fmt} file (format: {found!r})")
+    if data.get("version") != version:
+        raise TokenizerFileError(f"{path} has version {data.get('version')!r}; this code reads version {version}")
+    return data
+
+
 class CharTokenizer:
     """One id per character, special tokens first.
 
@@ -125,19 +145,7 @@ class CharTokenizer:
     def load(cls, path: str | os.PathLike) -> "CharTokenizer":
         """Read a file written by `save`; raises `TokenizerFileError` on anything else."""
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise TokenizerFileError(f"{path}: no such tokenizer file") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise TokenizerFileError(f"{path} is not valid JSON: {err}") from None
-        if not isinstance(data, dict) or data.get("format") != cls.FORMAT:
-            found = data.get("format") if isinstance(data, dict) else type(data).__name__
-            raise TokenizerFileError(f"{path} is not a {cls.FORMAT} file (format: {found!r})")
-        if data.get("version") != cls.VERSION:
-            raise TokenizerFileError(
-                f"{path} has version {data.get('version')!r}; this code reads version {cls.VERSION}"
-            )
+        data = read_tokenizer_file(path, cls.FORMAT, cls.VERSION)
         try:
             return cls(data["chars"], data["special_tokens"])
         except (KeyError, TypeError, ValueError) as err:

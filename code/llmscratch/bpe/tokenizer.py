@@ -39,7 +39,7 @@ from typing import Any, Iterable, Sequence
 import regex
 
 from ..fileio import atomic_write_text
-from ..tokenizers import TokenizerFileError
+from ..tokenizers import TokenizerFileError, read_tokenizer_file
 from .pretokenization import GPT2_PATTERN, pretokenize, split_special
 from .train import train_fast, train_naive
 
@@ -233,19 +233,7 @@ class BPETokenizer:
     def load(cls, path: str | os.PathLike) -> "BPETokenizer":
         """Read a file written by `save`; raises `TokenizerFileError` on anything else."""
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise TokenizerFileError(f"{path}: no such tokenizer file") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise TokenizerFileError(f"{path} is not valid JSON: {err}") from None
-        if not isinstance(data, dict) or data.get("format") != cls.FORMAT:
-            found = data.get("format") if isinstance(data, dict) else type(data).__name__
-            raise TokenizerFileError(f"{path} is not a {cls.FORMAT} file (format: {found!r})")
-        if data.get("version") != cls.VERSION:
-            raise TokenizerFileError(
-                f"{path} has version {data.get('version')!r}; this code reads version {cls.VERSION}"
-            )
+        data = read_tokenizer_file(path, cls.FORMAT, cls.VERSION)
         try:
             merges = data["merges"]
             if not all(isinstance(m, list) and len(m) == 2 and all(type(x) is int for x in m) for m in merges):
