@@ -7,6 +7,8 @@ from .bigram import CountingBigram
 from .bpe import GPT2_PATTERN, BPETokenizer
 from .data import DATASETS, DataError, load_text, train_val_test_split
 from .datasets import PairBatches, TextBatches, contiguous_split, get_batch, name_windows, stream_windows
+from .embeddings import BagOfEmbeddingsConfig, BagOfEmbeddingsLM
+from .evaluation import bits_per_char, token_nlls
 from .mlp import MLP_PRESETS, MLPConfig, MLPLanguageModel, NeuralBigram
 from .sampling import generate, next_token_probs
 from .tokenizers import CharTokenizer, TokenizerFileError
@@ -16,6 +18,8 @@ __all__ = [
     "DATASETS",
     "GPT2_PATTERN",
     "BPETokenizer",
+    "BagOfEmbeddingsConfig",
+    "BagOfEmbeddingsLM",
     "CharTokenizer",
     "CountingBigram",
     "DataError",
@@ -41,5 +45,8 @@ __all__ = [
     "next_token_probs",
     "stream_windows",
     "train",
+    # evaluation
+    "bits_per_char",
+    "token_nlls",
 ]
 __version__ = "0.1.0"

@@ -1,0 +1,73 @@
+"""Exact held-out loss over a whole token stream, and bits per character.
+
+A loss per token depends on the tokenizer: a token that stands for four characters is harder
+to predict than one character, so models with different vocabularies cannot be compared by
+their loss per token. The *total* information a model needs to encode a text does not depend
+on how the text is cut: dividing it by the number of characters gives bits per character,
+a unit in which any two tokenizations of the same text can be compared fairly.
+
+Deliberately left out: sampled estimates (see `llmscratch.training`), and models that
+predict at every position; these functions score a window model such as `MLPLanguageModel`,
+one next token per window.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["bits_per_char", "token_nlls"]
+
+
+@torch.no_grad()
+def token_nlls(
+    model: torch.nn.Module, ids: torch.Tensor, context: torch.Tensor, batch_size: int = 8192
+) -> torch.Tensor:
+    """The negative log-likelihood, in nats, of every token of `ids`, shape (len(ids),).
+
+    `context` holds the tokens just before `ids` (at least ``model.context_length`` of them,
+    e.g. the end of the training stream), so that the first tokens of `ids` are predicted too
+    and the total covers the whole text. The model is scored in evaluation mode.
+
+    >>> from llmscratch import MLPConfig, MLPLanguageModel
+    >>> model = MLPLanguageModel(MLPConfig(vocab_size=5, context_length=2))
+    >>> token_nlls(model, torch.tensor([1, 2, 3]), context=torch.tensor([0, 4])).shape
+    torch.Size([3])
+    """
+    T = model.context_length
+    if ids.ndim != 1 or context.ndim != 1 or len(ids) == 0:
+        raise ValueError("ids and context must be 1-D tensors of token ids, ids non-empty")
+    if len(context) < T:
+        raise ValueError(f"context has {len(context)} tokens; the model needs {T} before the first")
+    stream = torch.cat([context[len(context) - T :], ids])  # (T + N,)
+    windows = stream.unfold(0, T, 1)[:-1]  # (N, T): windows[i] = the T tokens before ids[i]
+    was_training = model.training
+    model.eval()
+    out = []
+    for i in range(0, len(ids), batch_size):
+        logits, _ = model(windows[i : i + batch_size])  # (b, V)
+        out.append(F.cross_entropy(logits, ids[i : i + batch_size], reduction="none"))  # (b,)
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def bits_per_char(
+    model: torch.nn.Module, ids: torch.Tensor, n_chars: int, context: torch.Tensor, batch_size: int = 8192
+) -> float:
+    """Exact bits per character of `model` on the text that `ids` encodes, `n_chars` long.
+
+    The sum of the per-token losses (`token_nlls`), converted from nats to bits, over the
+    number of characters. A uniform model over V tokens costs log2(V) bits per token, so
+    ``log2(V) * len(ids) / n_chars`` bits per character:
+
+    >>> from llmscratch import MLPConfig, MLPLanguageModel
+    >>> model = MLPLanguageModel(MLPConfig(vocab_size=8, context_length=2))
+    >>> _ = torch.nn.init.zeros_(model.output.weight)  # equal logits: uniform
+    >>> ids, context = torch.tensor([1, 2, 3]), torch.tensor([0, 0])
+    >>> round(bits_per_char(model, ids, n_chars=6, context=context), 6)
+    1.5
+    """
+    if n_chars <= 0:
+        raise ValueError(f"n_chars must be positive, got {n_chars}")
+    total_nats = float(token_nlls(model, ids, context, batch_size).double().sum())
+    return total_nats / math.log(2) / n_chars

@@ -1,0 +1,56 @@
+"""llmscratch.evaluation: exact totals, and bits per character that do not depend on the cut."""
+
+import doctest
+import importlib
+import math
+
+import pytest
+import torch
+
+from llmscratch import MLPConfig, MLPLanguageModel, bits_per_char, evaluate_loss, stream_windows, token_nlls
+
+
+def test_docstring_examples():
+    result = doctest.testmod(importlib.import_module("llmscratch.evaluation"))
+    assert result.attempted > 0 and result.failed == 0
+
+
+def model(vocab_size=11, context_length=3, seed=0):
+    torch.manual_seed(seed)
+    return MLPLanguageModel(MLPConfig(vocab_size=vocab_size, context_length=context_length, hidden_dim=16))
+
+
+@pytest.mark.parametrize("V,n_tokens,n_chars", [(7, 50, 50), (256, 40, 173), (1024, 9, 31)])
+def test_uniform_model_costs_log2_V_per_token(V, n_tokens, n_chars):
+    m = model(vocab_size=V)
+    torch.nn.init.zeros_(m.output.weight)
+    ids = torch.randint(V, (n_tokens,), generator=torch.Generator().manual_seed(1))
+    got = bits_per_char(m, ids, n_chars, context=torch.zeros(5, dtype=torch.long))
+    assert got == pytest.approx(math.log2(V) * n_tokens / n_chars, rel=1e-6)
+
+
+def test_agrees_with_evaluate_loss_over_the_same_windows():
+    m = model()
+    stream = torch.randint(11, (200,), generator=torch.Generator().manual_seed(2))
+    T = m.context_length
+    nll = token_nlls(m, stream[T:], context=stream[:T], batch_size=7)  # batches of any size
+    X, Y = stream_windows(stream, T)
+    assert float(nll.mean()) == pytest.approx(evaluate_loss(m, X, Y), rel=1e-5)
+
+
+def test_only_the_last_context_tokens_matter_and_mode_is_restored():
+    m = model()
+    m.train()
+    ids = torch.tensor([1, 2, 3, 4])
+    a = token_nlls(m, ids, context=torch.tensor([9, 9, 5, 6, 7]))
+    b = token_nlls(m, ids, context=torch.tensor([5, 6, 7]))
+    torch.testing.assert_close(a, b)
+    assert m.training
+
+
+def test_rejects_short_context_and_bad_lengths():
+    m = model()
+    with pytest.raises(ValueError, match="context"):
+        token_nlls(m, torch.tensor([1, 2]), context=torch.tensor([1]))
+    with pytest.raises(ValueError, match="n_chars"):
+        bits_per_char(m, torch.tensor([1, 2]), 0, context=torch.tensor([1, 2, 3]))
