@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 
-from .mlp import _check_idx, _loss
+from .mlp import _check_idx, _check_sizes, _loss
 
 __all__ = ["BagOfEmbeddingsConfig", "BagOfEmbeddingsLM"]
 
@@ -59,17 +59,8 @@ class BagOfEmbeddingsConfig:
     hidden_dim: int = 128
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "context_length", "embedding_dim"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(
-                    f"BagOfEmbeddingsConfig.{name} must be a positive integer, got {value!r}"
-                )
-        h = self.hidden_dim
-        if not isinstance(h, int) or isinstance(h, bool) or h < 0:
-            raise ValueError(
-                f"BagOfEmbeddingsConfig.hidden_dim must be a non-negative integer, got {h!r}"
-            )
+        _check_sizes(self, ("vocab_size", "context_length", "embedding_dim"))
+        _check_sizes(self, ("hidden_dim",), minimum=0)
         if not isinstance(self.positions, bool):
             raise ValueError(
                 f"BagOfEmbeddingsConfig.positions must be a bool, got {self.positions!r}"

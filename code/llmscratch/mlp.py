@@ -51,6 +51,15 @@ def _check_idx(idx: torch.Tensor, context_length: int, vocab_size: int) -> None:
         raise ValueError(f"idx holds ids outside the vocabulary 0..{vocab_size - 1}")
 
 
+def _check_sizes(config: object, names: tuple[str, ...], minimum: int = 1) -> None:
+    """Raise `ValueError` unless each named field of `config` is an int >= `minimum` (not a bool)."""
+    for name in names:
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            kind = {0: "non-negative", 1: "positive"}.get(minimum, f">= {minimum}")
+            raise ValueError(f"{type(config).__name__}.{name} must be a {kind} integer, got {value!r}")
+
+
 def _loss(logits: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor | None:
     """Mean cross-entropy of `logits` (B, V) against `targets` (B,), or None without targets."""
     if targets is None:
@@ -113,10 +122,7 @@ class MLPConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "context_length", "embedding_dim", "hidden_dim"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"MLPConfig.{name} must be a positive integer, got {value!r}")
+        _check_sizes(self, ("vocab_size", "context_length", "embedding_dim", "hidden_dim"))
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"MLPConfig.dropout must be in [0, 1), got {self.dropout!r}")
 
