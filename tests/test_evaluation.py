@@ -54,3 +54,22 @@ def test_rejects_short_context_and_bad_lengths():
         token_nlls(m, torch.tensor([1, 2]), context=torch.tensor([1]))
     with pytest.raises(ValueError, match="n_chars"):
         bits_per_char(m, torch.tensor([1, 2]), 0, context=torch.tensor([1, 2, 3]))
+
+
+def test_position_losses_per_position_and_mean():
+    """Against a direct computation: the mean over positions is the ordinary mean loss."""
+    from llmscratch import GPT, GPTConfig
+    from llmscratch.evaluation import position_losses
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=20, context_length=8, d_model=16, n_layers=1, n_heads=2, position="rope"))
+    stream = torch.randint(20, (100,))
+    curve = position_losses(model, stream, length=8, batch_size=3)
+    pieces = stream[: 11 * 9].view(11, 9)
+    _, loss = model(pieces[:, :-1], pieces[:, 1:])
+    assert curve.shape == (8,)
+    torch.testing.assert_close(curve.mean(), loss.detach(), rtol=1e-5, atol=1e-6)
+    longer = position_losses(model, stream, length=16)  # rope: longer than training is allowed
+    assert longer.shape == (16,)
+    with pytest.raises(ValueError, match="holds no sequence"):
+        position_losses(model, stream[:5], length=8)

@@ -3,12 +3,14 @@
 The chapters import the public API from here: ``from llmscratch import load_text, CharTokenizer``.
 """
 
+from .attention import CausalSelfAttention, scaled_dot_product_attention
 from .bigram import CountingBigram
 from .bpe import GPT2_PATTERN, BPETokenizer
 from .data import DATASETS, DataError, load_text, train_val_test_split
 from .datasets import PairBatches, TextBatches, contiguous_split, get_batch, name_windows, stream_windows
 from .embeddings import BagOfEmbeddingsConfig, BagOfEmbeddingsLM
 from .evaluation import bits_per_char, token_nlls
+from .model import GPT, GPT_PRESETS, GPTConfig, parameter_formula
 from .mlp import MLP_PRESETS, MLPConfig, MLPLanguageModel, NeuralBigram
 from .sampling import generate, next_token_probs
 from .tokenizers import CharTokenizer, TokenizerFileError
@@ -48,5 +50,12 @@ __all__ = [
     # evaluation
     "bits_per_char",
     "token_nlls",
+    # attention, model
+    "CausalSelfAttention",
+    "GPT",
+    "GPTConfig",
+    "GPT_PRESETS",
+    "parameter_formula",
+    "scaled_dot_product_attention",
 ]
 __version__ = "0.1.0"

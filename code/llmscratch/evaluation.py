@@ -6,9 +6,12 @@ their loss per token. The *total* information a model needs to encode a text doe
 on how the text is cut: dividing it by the number of characters gives bits per character,
 a unit in which any two tokenizations of the same text can be compared fairly.
 
-Deliberately left out: sampled estimates (see `llmscratch.training`), and models that
-predict at every position; these functions score a window model such as `MLPLanguageModel`,
-one next token per window.
+`token_nlls` and `bits_per_char` score a window model such as `MLPLanguageModel`, one next
+token per window. `position_losses` scores a model that predicts at every position (the GPT)
+on consecutive, non-overlapping sequences of a chosen length, position by position: the tool
+for asking how well a model does at lengths it was not trained on.
+
+Deliberately left out: sampled estimates (see `llmscratch.training`).
 """
 
 import math
@@ -16,7 +19,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["bits_per_char", "token_nlls"]
+__all__ = ["bits_per_char", "position_losses", "token_nlls"]
 
 
 @torch.no_grad()
@@ -71,3 +74,31 @@ def bits_per_char(
         raise ValueError(f"n_chars must be positive, got {n_chars}")
     total_nats = float(token_nlls(model, ids, context, batch_size).double().sum())
     return total_nats / math.log(2) / n_chars
+
+
+@torch.no_grad()
+def position_losses(model: torch.nn.Module, stream: torch.Tensor, length: int, batch_size: int = 32) -> torch.Tensor:
+    """Mean loss in nats at each position 0..length-1 of sequences cut from `stream`: (length,).
+
+    `stream` (a 1-D tensor of ids) is cut into ``len(stream) // (length + 1)`` consecutive,
+    non-overlapping pieces of length + 1 tokens; each piece is the input and, shifted by one,
+    the targets. ``position_losses(...).mean()`` is the loss at that sequence length, and the
+    curve shows where a model trained on shorter sequences starts to fail. The model must map
+    ``idx`` (B, length) to logits (B, length, V); it is scored in evaluation mode.
+    """
+    if stream.ndim != 1 or not isinstance(length, int) or length <= 0:
+        raise ValueError(f"need a 1-D stream and a positive length, got shape {tuple(stream.shape)} and {length!r}")
+    n = len(stream) // (length + 1)
+    if n == 0:
+        raise ValueError(f"a stream of {len(stream)} tokens holds no sequence of {length} + 1")
+    pieces = stream[: n * (length + 1)].view(n, length + 1)  # (n, length + 1)
+    was_training = model.training
+    model.eval()
+    total = torch.zeros(length, dtype=torch.float64)
+    for i in range(0, n, batch_size):
+        chunk = pieces[i : i + batch_size]
+        logits, _ = model(chunk[:, :-1])  # (b, length, V)
+        nll = F.cross_entropy(logits.transpose(1, 2), chunk[:, 1:], reduction="none")  # (b, length)
+        total += nll.double().sum(0)
+    model.train(was_training)
+    return (total / n).float()

@@ -1,0 +1,172 @@
+"""Scaled dot-product attention, and the causal self-attention layer of the GPT.
+
+Every position asks a question (its **query**), every position advertises what it holds (its
+**key**) and what it would hand over (its **value**). The weights are a softmax over the scaled
+dot products of one query with all keys, and the output is the weighted average of the values:
+
+    attention(Q, K, V) = softmax(Q Kᵀ / √d + mask) V
+
+Dividing by √d keeps the scores' spread near 1 whatever the head size d: the dot product of
+two random d-dimensional vectors with unit-variance entries has variance d, and a softmax of
+scores that large puts nearly all its weight on one key and passes almost no gradient.
+The causal mask sets the scores of future keys to -inf *before* the softmax, so that their
+weights are exactly 0 and the remaining weights still sum to 1.
+
+`scaled_dot_product_attention` is that formula with the same signature and semantics as
+``torch.nn.functional.scaled_dot_product_attention`` (the tests check they agree), written out
+so that it can be read. `attention_weights` returns the softmax alone, for pictures.
+`CausalSelfAttention` is the layer: one projection to queries, keys and values for all heads at
+once, the heads attending in parallel as one batched matrix product, and an output projection.
+With fewer key/value heads than query heads it is grouped-query attention.
+
+Left out: the KV cache (the inference chapter adds it), and fused kernels. The layer uses
+PyTorch's fused function when it is not asked for its weights; it computes the same thing.
+
+References: Vaswani et al., "Attention Is All You Need" (NeurIPS 2017); Radford et al.,
+"Language Models are Unsupervised Multitask Learners" (2019) for the decoder-only layout;
+Ainslie et al., "GQA" (EMNLP 2023).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .positional import alibi_bias, apply_rope, rope_angles
+
+if TYPE_CHECKING:
+    from .model import GPTConfig
+
+__all__ = ["CausalSelfAttention", "attention_weights", "causal_mask", "scaled_dot_product_attention"]
+
+
+def causal_mask(length_q: int, length_k: int | None = None) -> torch.Tensor:
+    """Boolean (Tq, Tk) mask, True where query i may look at key j, i.e. j <= i.
+
+    >>> causal_mask(3).int().tolist()
+    [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
+    """
+    length_k = length_q if length_k is None else length_k
+    return torch.ones(length_q, length_k, dtype=torch.bool).tril()
+
+
+def _repeat_kv(q: torch.Tensor, kv: torch.Tensor, enable_gqa: bool) -> torch.Tensor:
+    """Share each key/value head among ``Hq / Hkv`` query heads (grouped-query attention)."""
+    if q.shape[-3:-2] == kv.shape[-3:-2] or q.ndim < 3:
+        return kv
+    hq, hkv = q.shape[-3], kv.shape[-3]
+    if not enable_gqa or hq % hkv:
+        raise ValueError(f"{hq} query heads and {hkv} key/value heads: need equal counts, or "
+                         "enable_gqa=True with the query heads a multiple of the key/value heads")
+    return kv.repeat_interleave(hq // hkv, dim=-3)  # (..., Hq, S, E)
+
+
+def attention_weights(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    attn_mask: torch.Tensor | None = None,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+) -> torch.Tensor:
+    """softmax(q kᵀ · scale + mask): the (..., L, S) attention weights; each row sums to 1.
+
+    `q` is (..., L, E), `k` is (..., S, E). A boolean `attn_mask` (broadcastable to (..., L, S))
+    marks with True the keys a query may attend to; a float one is added to the scores.
+    `is_causal` applies `causal_mask` (and excludes `attn_mask`). `scale` defaults to 1/√E.
+    """
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"queries and keys need the same feature size, got {q.shape[-1]} and {k.shape[-1]}")
+    if is_causal and attn_mask is not None:
+        raise ValueError("pass either attn_mask or is_causal=True, not both (as PyTorch requires)")
+    k = _repeat_kv(q, k, enable_gqa)
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    scores = (q @ k.transpose(-2, -1)) * scale  # (..., L, S)
+    if is_causal:
+        attn_mask = causal_mask(q.shape[-2], k.shape[-2]).to(q.device)
+    if attn_mask is not None:
+        if attn_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attn_mask, float("-inf"))  # weight exactly 0 after softmax
+        else:
+            scores = scores + attn_mask
+    return torch.softmax(scores, dim=-1)
+
+
+def scaled_dot_product_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    attn_mask: torch.Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+) -> torch.Tensor:
+    """The weighted average of `v` (..., S, Ev) under `attention_weights`: shape (..., L, Ev).
+
+    Same arguments and result as ``torch.nn.functional.scaled_dot_product_attention``. Like it,
+    `dropout_p` drops attention weights whenever it is positive (pass 0 in evaluation).
+    Causal averaging of three one-dimensional values is a running mean:
+
+    >>> v = torch.tensor([[1.0], [2.0], [6.0]])
+    >>> q = k = torch.zeros(3, 1)
+    >>> scaled_dot_product_attention(q, k, v, is_causal=True).flatten().tolist()
+    [1.0, 1.5, 3.0]
+    """
+    weights = attention_weights(q, k, attn_mask, is_causal, scale, enable_gqa)  # (..., L, S)
+    if dropout_p > 0:
+        weights = F.dropout(weights, p=dropout_p)
+    return weights @ _repeat_kv(q, v, enable_gqa)  # (..., L, Ev)
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention with optional RoPE or ALiBi and grouped key/value heads.
+
+    ``forward(x)`` maps (B, T, d_model) to (B, T, d_model). With ``return_weights=True`` it
+    returns ``(y, weights)``, the weights being (B, n_heads, T, T).
+    Parameters: ``d_model * (n_heads + 2 * n_kv_heads) * head_dim`` for the query/key/value
+    projection and ``d_model * d_model`` for the output projection, plus biases if enabled.
+    """
+
+    def __init__(self, config: "GPTConfig") -> None:
+        super().__init__()
+        c = config
+        self.n_heads, self.n_kv_heads, self.head_dim = c.n_heads, c.kv_heads, c.head_dim
+        self.position, self.rope_base, self.dropout = c.position, c.rope_base, c.dropout
+        # One matrix makes all queries, keys and values: a single matmul instead of 3 * n_heads.
+        self.qkv = nn.Linear(c.d_model, (c.n_heads + 2 * c.kv_heads) * c.head_dim, bias=c.bias)
+        # Mixes what the heads found back into the residual stream.
+        self.proj = nn.Linear(c.n_heads * c.head_dim, c.d_model, bias=c.bias)
+
+    def forward(
+        self, x: torch.Tensor, return_weights: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        B, T, _ = x.shape
+        H, Hkv, hs = self.n_heads, self.n_kv_heads, self.head_dim
+        q, k, v = self.qkv(x).split([H * hs, Hkv * hs, Hkv * hs], dim=-1)  # (B, T, H*hs), (B, T, Hkv*hs) x2
+        q = q.view(B, T, H, hs).transpose(1, 2)  # (B, H, T, hs)
+        k = k.view(B, T, Hkv, hs).transpose(1, 2)  # (B, Hkv, T, hs)
+        v = v.view(B, T, Hkv, hs).transpose(1, 2)  # (B, Hkv, T, hs)
+        if self.position == "rope":
+            cos, sin = rope_angles(T, hs, self.rope_base)  # (T, hs/2) each
+            q, k = apply_rope(q, cos.to(x.device), sin.to(x.device)), apply_rope(k, cos.to(x.device), sin.to(x.device))
+        mask, is_causal = None, True
+        if self.position == "alibi":
+            causal = causal_mask(T).to(x.device)
+            mask = alibi_bias(H, T).to(x.device, x.dtype).masked_fill(~causal, float("-inf"))  # (H, T, T)
+            is_causal = False
+        p = self.dropout if self.training else 0.0
+        gqa = Hkv != H
+        if return_weights:
+            weights = attention_weights(q, k, mask, is_causal, enable_gqa=gqa)  # (B, H, T, T)
+            y = F.dropout(weights, p) @ _repeat_kv(q, v, gqa) if p else weights @ _repeat_kv(q, v, gqa)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=is_causal,
+                                               enable_gqa=gqa)  # (B, H, T, hs)
+        y = y.transpose(1, 2).reshape(B, T, H * hs)  # (B, T, H*hs): heads side by side
+        y = self.proj(y)  # (B, T, d_model)
+        return (y, weights) if return_weights else y

@@ -1,0 +1,136 @@
+"""The transformer block: attention to mix positions, a feed-forward network to think per
+position, normalization, and the residual connections that make depth trainable.
+
+A pre-norm block (GPT-2 and almost everything since) normalizes the *input* of each sublayer
+and adds the sublayer's output to an untouched residual stream:
+
+    x = x + attention(norm_1(x))
+    x = x + feed_forward(norm_2(x))
+
+A post-norm block (the original Transformer) normalizes *after* the addition:
+
+    x = norm_1(x + attention(x))
+    x = norm_2(x + feed_forward(x))
+
+In pre-norm the stream is a sum of every sublayer's contribution, and the gradient reaches the
+embeddings along the additions without passing through any norm; in post-norm every gradient
+passes through every norm above it, which is why post-norm wants a learning-rate warm-up.
+With ``residual=False`` the additions are dropped (``x = attention(norm_1(x))``): the chapter's
+experiment on why deep stacks need them.
+
+Left out: dropout on the residual branches (small models trained briefly do not overfit), and
+parallel blocks (attention and feed-forward side by side, GPT-J).
+
+References: Vaswani et al. (2017); He et al., "Deep Residual Learning" (CVPR 2016); Ba et al.,
+"Layer Normalization" (2016); Xiong et al., "On Layer Normalization in the Transformer
+Architecture" (ICML 2020); Zhang & Sennrich, "Root Mean Square Layer Normalization" (NeurIPS
+2019); Hendrycks & Gimpel, "GELUs" (2016); Shazeer, "GLU Variants Improve Transformer" (2020).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .attention import CausalSelfAttention
+
+if TYPE_CHECKING:
+    from .model import GPTConfig
+
+__all__ = ["ACTIVATIONS", "NORMS", "Block", "FeedForward", "RMSNorm", "make_norm"]
+
+NORMS = ("layernorm", "rmsnorm", "none")
+ACTIVATIONS = ("gelu", "relu", "swiglu")
+
+
+class RMSNorm(nn.Module):
+    """Divide each vector by its root mean square, then scale per feature: LayerNorm without
+    the mean subtraction and the bias, a little cheaper and as good in practice.
+
+    >>> norm = RMSNorm(2)
+    >>> [round(v, 4) for v in norm(torch.tensor([3.0, 4.0])).tolist()]  # rms = sqrt((9 + 16) / 2)
+    [0.8485, 1.1314]
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))  # (dim,)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rms = x.pow(2).mean(dim=-1, keepdim=True).add(self.eps).sqrt()  # (..., 1)
+        return x / rms * self.weight
+
+
+def make_norm(kind: str, dim: int, bias: bool = True) -> nn.Module:
+    """A norm layer by name: "layernorm", "rmsnorm", or "none" (the identity)."""
+    if kind == "layernorm":
+        return nn.LayerNorm(dim, bias=bias)
+    if kind == "rmsnorm":
+        return RMSNorm(dim)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown norm {kind!r}; choose one of {NORMS}")
+
+
+class FeedForward(nn.Module):
+    """Per-position MLP: widen to `d_ff`, a nonlinearity, project back to `d_model`.
+
+    "gelu" and "relu": ``down(act(up(x)))``, 2 matrices. "swiglu": ``down(silu(gate(x)) * up(x))``,
+    3 matrices; a gated unit, which is why SwiGLU models use a `d_ff` of about 8/3 d_model
+    instead of 4 d_model to keep the parameter count.
+    """
+
+    def __init__(self, d_model: int, d_ff: int, activation: str = "gelu", bias: bool = True) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose one of {ACTIVATIONS}")
+        self.activation = activation
+        self.up = nn.Linear(d_model, d_ff, bias=bias)
+        self.gate = nn.Linear(d_model, d_ff, bias=bias) if activation == "swiglu" else None
+        self.down = nn.Linear(d_ff, d_model, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.up(x)  # (B, T, d_ff)
+        if self.activation == "gelu":
+            h = F.gelu(h)
+        elif self.activation == "relu":
+            h = F.relu(h)
+        else:
+            h = F.silu(self.gate(x)) * h
+        return self.down(h)  # (B, T, d_model)
+
+
+class Block(nn.Module):
+    """One transformer layer; ``forward(x)`` keeps the shape (B, T, d_model).
+
+    ``return_weights=True`` also returns the attention weights (B, n_heads, T, T).
+    """
+
+    def __init__(self, config: "GPTConfig") -> None:
+        super().__init__()
+        c = config
+        self.placement, self.residual = c.norm_placement, c.residual
+        self.norm_1 = make_norm(c.norm, c.d_model, c.bias)
+        self.attention = CausalSelfAttention(c)
+        self.norm_2 = make_norm(c.norm, c.d_model, c.bias)
+        self.feed_forward = FeedForward(c.d_model, c.ff_dim, c.activation, c.bias)
+        self.drop = nn.Dropout(c.dropout)
+
+    def forward(
+        self, x: torch.Tensor, return_weights: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        pre = self.placement == "pre"
+        a = self.attention(self.norm_1(x) if pre else x, return_weights=return_weights)
+        a, weights = a if return_weights else (a, None)
+        x = self._add(x, self.drop(a), None if pre else self.norm_1)
+        f = self.feed_forward(self.norm_2(x) if pre else x)
+        x = self._add(x, self.drop(f), None if pre else self.norm_2)
+        return (x, weights) if return_weights else x
+
+    def _add(self, x: torch.Tensor, branch: torch.Tensor, post_norm: nn.Module | None) -> torch.Tensor:
+        out = x + branch if self.residual else branch  # (B, T, d_model)
+        return post_norm(out) if post_norm is not None else out

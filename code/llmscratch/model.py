@@ -1,0 +1,294 @@
+"""The GPT: token (and position) embeddings, a stack of transformer blocks, a final norm, and
+a linear map to one logit per vocabulary entry, at every position.
+
+    >>> import torch
+    >>> model = GPT(GPTConfig(vocab_size=50, context_length=8, d_model=16, n_layers=1, n_heads=2))
+    >>> logits, loss = model(torch.zeros(3, 8, dtype=torch.long), torch.zeros(3, 8, dtype=torch.long))
+    >>> tuple(logits.shape), loss.ndim
+    ((3, 8, 50), 0)
+
+Every variant the course compares is this one class with a different `GPTConfig`: the position
+scheme, the norm and where it sits, the feed-forward activation, the head counts, residual
+connections on or off, and whether the output layer shares the token embedding's weights. So
+an ablation changes one field and keeps everything else, including the random draws of the
+parts that stay.
+
+Initialisation follows GPT-2: every weight ~ N(0, 0.02), biases 0, and the two projections
+that write into the residual stream (attention's output and the feed-forward's down
+projection) scaled by 1/√(2 n_layers), so that the stream's variance at the top does not grow
+with depth. With weights that small the first logits are nearly equal, and the loss at
+initialisation is close to ln(vocab_size).
+
+Left out: dropout schedules, the KV cache and generation tricks (Part 4), mixture of experts.
+
+References: Radford et al., "Improving Language Understanding by Generative Pre-Training"
+(2018) and "Language Models are Unsupervised Multitask Learners" (2019); Press & Wolf, "Using
+the Output Embedding to Improve Language Models" (EACL 2017) for weight tying; Karpathy's
+nanoGPT (2022).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .blocks import ACTIVATIONS, NORMS, Block, RMSNorm, make_norm
+from .positional import POSITION_SCHEMES, sinusoidal_positions
+
+__all__ = ["GPT", "GPTConfig", "GPT_PRESETS", "Trace", "parameter_formula"]
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """The shape of a `GPT`. Defaults: a small model for Tiny Shakespeare with the course's BPE."""
+
+    # The committed BPE tokenizer (data/bpe_tokenizer.json) has 512 tokens.
+    vocab_size: int = 512
+    # Tokens per training sequence, about 120 characters of Shakespeare. A learned position
+    # table has exactly this many rows; the other schemes accept longer inputs.
+    context_length: int = 64
+    # Width of the residual stream: every token is a vector of this many numbers.
+    d_model: int = 64
+    # Transformer blocks stacked; two is the least depth that composes attention patterns.
+    n_layers: int = 2
+    # Attention heads per block; d_model is split evenly among them (head_dim = d_model / n_heads).
+    n_heads: int = 4
+    # Key/value heads; None means one per query head (multi-head attention). Fewer, shared by
+    # groups of query heads, is grouped-query attention; 1 is multi-query attention.
+    n_kv_heads: int | None = None
+    # Hidden width of the feed-forward network; None means 4 * d_model, GPT-2's ratio.
+    d_ff: int | None = None
+    # Where order comes from: "learned", "sinusoidal", "rope", "alibi" or "none" (see positional.py).
+    position: str = "learned"
+    # "layernorm" (GPT-2), "rmsnorm" (Llama), or "none".
+    norm: str = "layernorm"
+    # "pre": norm before each sublayer, inside the residual branch (GPT-2); "post": after the
+    # addition (the original Transformer).
+    norm_placement: str = "pre"
+    # Feed-forward nonlinearity: "gelu" (GPT-2), "relu" (the original), "swiglu" (Llama).
+    activation: str = "gelu"
+    # Residual connections around both sublayers; False only to show why they are there.
+    residual: bool = True
+    # Share the token embedding matrix with the output layer: V * d_model fewer parameters.
+    tie_weights: bool = True
+    # Biases in the linear layers and LayerNorms, as GPT-2 has them.
+    bias: bool = True
+    # Dropout on attention weights and residual branches; 0 because short runs do not overfit.
+    dropout: float = 0.0
+    # RoPE's base: the slowest pair turns once every ~2π · base positions.
+    rope_base: float = 10000.0
+    # Scale the residual-writing projections' init by 1/sqrt(2 n_layers) (GPT-2).
+    scaled_residual_init: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "context_length", "d_model", "n_layers", "n_heads"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"GPTConfig.d_model={self.d_model} is not divisible by n_heads={self.n_heads}: "
+                             "each head gets d_model / n_heads features")
+        kv = self.n_kv_heads
+        if kv is not None and (not isinstance(kv, int) or kv <= 0 or self.n_heads % kv):
+            raise ValueError(f"GPTConfig.n_kv_heads={kv!r} must be a positive divisor of n_heads={self.n_heads}")
+        if self.d_ff is not None and (not isinstance(self.d_ff, int) or self.d_ff <= 0):
+            raise ValueError(f"GPTConfig.d_ff must be a positive integer or None, got {self.d_ff!r}")
+        choices = {"position": tuple(POSITION_SCHEMES), "norm": NORMS, "norm_placement": ("pre", "post"),
+                   "activation": ACTIVATIONS}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"GPTConfig.{name}={getattr(self, name)!r}; choose one of {allowed}")
+        paired = {"rope": ("head_dim", self.head_dim), "sinusoidal": ("d_model", self.d_model)}
+        if self.position in paired and paired[self.position][1] % 2:
+            name, size = paired[self.position]
+            raise ValueError(f"GPTConfig: position={self.position!r} pairs features, so {name} must be even, got {size}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout!r}")
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    @property
+    def kv_heads(self) -> int:
+        return self.n_heads if self.n_kv_heads is None else self.n_kv_heads
+
+    @property
+    def ff_dim(self) -> int:
+        return 4 * self.d_model if self.d_ff is None else self.d_ff
+
+
+# Named sizes used by the chapters and scripts.
+GPT_PRESETS: dict[str, GPTConfig] = {
+    # Part 2's live experiments: trains a few hundred steps in well under a minute on one core.
+    "tiny": GPTConfig(),
+    # The committed run (python -m llmscratch.scripts.train_gpt shakespeare-small): four layers of
+    # four heads, twice the context; minutes on a CPU.
+    "shakespeare-small": GPTConfig(context_length=128, d_model=128, n_layers=4, n_heads=4),
+}
+
+
+class Trace(NamedTuple):
+    """What `GPT.trace` recorded: the residual stream and the attention weights of every layer."""
+
+    hidden: list[torch.Tensor]  # n_layers + 1 tensors (B, T, d_model): the embeddings, then each block's output
+    attention: list[torch.Tensor]  # n_layers tensors (B, n_heads, T, T)
+    logits: torch.Tensor  # (B, T, vocab_size)
+
+
+class GPT(nn.Module):
+    """A decoder-only transformer language model.
+
+    ``forward(idx, targets=None)`` takes token ids (B, T) and returns ``(logits, loss)``:
+    logits (B, T, vocab_size) for the token after each position, and with `targets` (B, T)
+    the mean cross-entropy over all positions (targets equal to -100 are ignored), else None.
+    """
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        if not isinstance(config, GPTConfig):
+            raise ValueError(f"config must be a GPTConfig, got {type(config).__name__}")
+        self.config = c = config
+        self.token_embedding = nn.Embedding(c.vocab_size, c.d_model)  # (V, d)
+        self.position_embedding = nn.Embedding(c.context_length, c.d_model) if c.position == "learned" else None
+        self.drop = nn.Dropout(c.dropout)
+        self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layers))
+        # Pre-norm leaves the stream unnormalized after the last block; post-norm already ends
+        # every block with a norm.
+        self.final_norm = make_norm(c.norm if c.norm_placement == "pre" else "none", c.d_model, c.bias)
+        self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=False)
+        if c.tie_weights:
+            self.lm_head.weight = self.token_embedding.weight  # one (V, d) matrix, used twice
+        self.reset_parameters()
+
+    @property
+    def context_length(self) -> int:
+        return self.config.context_length
+
+    @property
+    def vocab_size(self) -> int:
+        return self.config.vocab_size
+
+    def reset_parameters(self) -> None:
+        """GPT-2's initialisation (see the module docstring); norms start as the identity."""
+        c = self.config
+        residual_std = 0.02 / math.sqrt(2 * c.n_layers) if c.scaled_residual_init else 0.02
+        for name, module in self.named_modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                std = residual_std if name.endswith(("attention.proj", "feed_forward.down")) else 0.02
+                nn.init.normal_(module.weight, mean=0.0, std=std)
+                if getattr(module, "bias", None) is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, (nn.LayerNorm, RMSNorm)):
+                nn.init.ones_(module.weight)
+                if getattr(module, "bias", None) is not None:
+                    nn.init.zeros_(module.bias)
+
+    def _check(self, idx: torch.Tensor) -> None:
+        if not isinstance(idx, torch.Tensor) or idx.dtype not in (torch.int64, torch.int32) or idx.ndim != 2:
+            what = f"{idx.dtype} tensor of shape {tuple(idx.shape)}" if isinstance(idx, torch.Tensor) else type(idx).__name__
+            raise ValueError(f"idx must be an int64 or int32 tensor of token ids, shape (batch, length); got {what}")
+        T = idx.shape[1]
+        if T == 0:
+            raise ValueError("idx must hold at least one position")
+        if self.position_embedding is not None and T > self.config.context_length:
+            raise ValueError(f"sequence of {T} tokens, but the learned position table has only "
+                             f"context_length={self.config.context_length} rows; crop the input or use "
+                             "a position scheme that extrapolates")
+        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.config.vocab_size):
+            raise ValueError(f"idx holds ids outside the vocabulary 0..{self.config.vocab_size - 1}")
+
+    def embed(self, idx: torch.Tensor) -> torch.Tensor:
+        """Token vectors plus absolute position vectors (if the scheme has them): (B, T, d_model)."""
+        T = idx.shape[1]
+        x = self.token_embedding(idx)  # (B, T, d)
+        if self.position_embedding is not None:
+            x = x + self.position_embedding(torch.arange(T, device=idx.device))  # (T, d) broadcast over B
+        elif self.config.position == "sinusoidal":
+            # Scaled so that its entries have the RMS (0.02) of a freshly initialised learned
+            # table: the two schemes then differ only in being fixed or trained. Unscaled, the
+            # sinusoids (RMS 1/sqrt(2)) would drown the 0.02-sized token vectors at the start.
+            table = sinusoidal_positions(T, self.config.d_model) * (0.02 * math.sqrt(2))  # (T, d)
+            x = x + table.to(x.device, x.dtype)
+        return self.drop(x)
+
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        self._check(idx)
+        x = self.embed(idx)  # (B, T, d)
+        for block in self.blocks:
+            x = block(x)  # (B, T, d)
+        logits = self.lm_head(self.final_norm(x))  # (B, T, V)
+        if targets is None:
+            return logits, None
+        if targets.shape != idx.shape:
+            raise ValueError(f"targets must have the shape of idx {tuple(idx.shape)}, got {tuple(targets.shape)}")
+        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())  # mean over B*T positions
+        return logits, loss
+
+    @torch.no_grad()
+    def trace(self, idx: torch.Tensor) -> Trace:
+        """Run `idx` through the model in evaluation mode, recording every layer (for pictures)."""
+        self._check(idx)
+        was_training = self.training
+        self.eval()
+        x = self.embed(idx)
+        hidden, attention = [x], []
+        for block in self.blocks:
+            x, weights = block(x, return_weights=True)
+            hidden.append(x), attention.append(weights)
+        logits = self.lm_head(self.final_norm(x))
+        self.train(was_training)
+        return Trace(hidden, attention, logits)
+
+    def num_parameters(self, exclude_embeddings: bool = False) -> int:
+        """Distinct parameters (a tied matrix counts once); optionally without the embedding tables."""
+        n = sum(p.numel() for p in self.parameters())  # parameters() yields a shared tensor once
+        if exclude_embeddings:
+            n -= self.token_embedding.weight.numel()
+            if self.position_embedding is not None:
+                n -= self.position_embedding.weight.numel()
+        return n
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in asdict(self.config).items())
+
+
+def parameter_formula(config: GPTConfig) -> dict[str, int]:
+    """The parameter count of ``GPT(config)`` from its sizes alone, by component.
+
+    With d = d_model, V = vocab_size, L = n_layers, hs = head_dim, H and Hkv the head counts,
+    F = the feed-forward width, and b = 1 if biases are on:
+
+    - token embedding V·d; learned positions context_length·d;
+    - attention per layer: d·(H + 2 Hkv)·hs + b·(H + 2 Hkv)·hs for the query/key/value
+      projection, d·d + b·d for the output projection;
+    - feed-forward per layer: 2·d·F + b·(F + d), plus d·F + b·F for SwiGLU's gate;
+    - a norm has d gains (+ b·d shifts for LayerNorm), two per layer plus the final one;
+    - the output layer V·d, or 0 when tied to the token embedding.
+
+    >>> parameter_formula(GPTConfig(vocab_size=10, context_length=4, d_model=8, n_layers=1, n_heads=2))["total"]
+    1000
+    """
+    c = config
+    d, V, L, hs, H, Hkv, F_ = c.d_model, c.vocab_size, c.n_layers, c.head_dim, c.n_heads, c.kv_heads, c.ff_dim
+    b = int(c.bias)
+    per_norm = {"layernorm": d + b * d, "rmsnorm": d, "none": 0}[c.norm]
+    attention = d * (H + 2 * Hkv) * hs + b * (H + 2 * Hkv) * hs + d * d + b * d
+    feed_forward = 2 * d * F_ + b * (F_ + d) + (d * F_ + b * F_ if c.activation == "swiglu" else 0)
+    counts = {
+        "token_embedding": V * d,
+        "position_embedding": c.context_length * d if c.position == "learned" else 0,
+        "attention": L * attention,
+        "feed_forward": L * feed_forward,
+        "norms": (2 * L + (1 if c.norm_placement == "pre" else 0)) * per_norm,
+        "lm_head": 0 if c.tie_weights else V * d,
+    }
+    counts["total"] = sum(counts.values())
+    return counts
