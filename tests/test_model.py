@@ -18,6 +18,8 @@ VARIANTS = [
     replace(SMALL, norm="none", residual=False),
     replace(SMALL, n_kv_heads=2, tie_weights=False, activation="relu"),
     replace(SMALL, n_kv_heads=1, d_ff=24, dropout=0.1),
+    replace(SMALL, n_layers=1, n_heads=1, d_ff=0),  # attention only
+    replace(SMALL, norm_placement="post", d_ff=0),
 ]
 
 
@@ -103,7 +105,8 @@ def test_trace_records_every_layer_and_matches_forward():
         (dict(norm="batchnorm"), "norm"),
         (dict(norm_placement="middle"), "norm_placement"),
         (dict(activation="tanh"), "activation"),
-        (dict(n_layers=0), "n_layers"),
+        (dict(n_layers=-1), "n_layers"),
+        (dict(d_ff=-4), "d_ff"),
         (dict(vocab_size=True), "vocab_size"),
         (dict(dropout=1.0), "dropout"),
         (dict(d_model=12, n_heads=4, position="rope"), "head_dim must be even"),
@@ -138,3 +141,14 @@ def test_ignored_targets_do_not_count():
     logits, loss = model(idx, masked)
     expected = torch.nn.functional.cross_entropy(logits[0, 3:], targets[0, 3:])
     torch.testing.assert_close(loss, expected)
+
+
+def test_no_blocks_is_a_bigram_model():
+    """n_layers=0: the logits at a position depend on that position's token alone."""
+    config = replace(SMALL, n_layers=0, tie_weights=False, position="none")
+    model = GPT(config)
+    assert model.num_parameters() == parameter_formula(config)["total"] == 2 * 40 * 16 + 2 * 16
+    idx = torch.tensor([[3, 7, 3], [5, 1, 3]])
+    logits, _ = model(idx)
+    torch.testing.assert_close(logits[0, 0], logits[0, 2])
+    torch.testing.assert_close(logits[0, 0], logits[1, 2])

@@ -116,8 +116,9 @@ class Block(nn.Module):
         self.placement, self.residual = c.norm_placement, c.residual
         self.norm_1 = make_norm(c.norm, c.d_model, c.bias)
         self.attention = CausalSelfAttention(c)
-        self.norm_2 = make_norm(c.norm, c.d_model, c.bias)
-        self.feed_forward = FeedForward(c.d_model, c.ff_dim, c.activation, c.bias)
+        # d_ff = 0: an attention-only block, without the feed-forward sublayer.
+        self.norm_2 = make_norm(c.norm, c.d_model, c.bias) if c.ff_dim else None
+        self.feed_forward = FeedForward(c.d_model, c.ff_dim, c.activation, c.bias) if c.ff_dim else None
         self.drop = nn.Dropout(c.dropout)
 
     def forward(
@@ -127,8 +128,9 @@ class Block(nn.Module):
         a = self.attention(self.norm_1(x) if pre else x, return_weights=return_weights)
         a, weights = a if return_weights else (a, None)
         x = self._add(x, self.drop(a), None if pre else self.norm_1)
-        f = self.feed_forward(self.norm_2(x) if pre else x)
-        x = self._add(x, self.drop(f), None if pre else self.norm_2)
+        if self.feed_forward is not None:
+            f = self.feed_forward(self.norm_2(x) if pre else x)
+            x = self._add(x, self.drop(f), None if pre else self.norm_2)
         return (x, weights) if return_weights else x
 
     def _add(self, x: torch.Tensor, branch: torch.Tensor, post_norm: nn.Module | None) -> torch.Tensor:

@@ -55,6 +55,7 @@ class GPTConfig:
     # Width of the residual stream: every token is a vector of this many numbers.
     d_model: int = 64
     # Transformer blocks stacked; two is the least depth that composes attention patterns.
+    # 0 leaves embedding -> output layer: a bigram model, the bottom rung of the ablations.
     n_layers: int = 2
     # Attention heads per block; d_model is split evenly among them (head_dim = d_model / n_heads).
     n_heads: int = 4
@@ -62,6 +63,7 @@ class GPTConfig:
     # groups of query heads, is grouped-query attention; 1 is multi-query attention.
     n_kv_heads: int | None = None
     # Hidden width of the feed-forward network; None means 4 * d_model, GPT-2's ratio.
+    # 0 removes the feed-forward sublayer (and its norm): an attention-only model.
     d_ff: int | None = None
     # Where order comes from: "learned", "sinusoidal", "rope", "alibi" or "none" (see positional.py).
     position: str = "learned"
@@ -87,17 +89,18 @@ class GPTConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "context_length", "d_model", "n_layers", "n_heads"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
+            value, least = getattr(self, name), 0 if name == "n_layers" else 1
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                kind = "non-negative" if least == 0 else "positive"
+                raise ValueError(f"GPTConfig.{name} must be a {kind} integer, got {value!r}")
         if self.d_model % self.n_heads:
             raise ValueError(f"GPTConfig.d_model={self.d_model} is not divisible by n_heads={self.n_heads}: "
                              "each head gets d_model / n_heads features")
         kv = self.n_kv_heads
         if kv is not None and (not isinstance(kv, int) or kv <= 0 or self.n_heads % kv):
             raise ValueError(f"GPTConfig.n_kv_heads={kv!r} must be a positive divisor of n_heads={self.n_heads}")
-        if self.d_ff is not None and (not isinstance(self.d_ff, int) or self.d_ff <= 0):
-            raise ValueError(f"GPTConfig.d_ff must be a positive integer or None, got {self.d_ff!r}")
+        if self.d_ff is not None and (not isinstance(self.d_ff, int) or isinstance(self.d_ff, bool) or self.d_ff < 0):
+            raise ValueError(f"GPTConfig.d_ff must be a non-negative integer or None, got {self.d_ff!r}")
         choices = {"position": tuple(POSITION_SCHEMES), "norm": NORMS, "norm_placement": ("pre", "post"),
                    "activation": ACTIVATIONS}
         for name, allowed in choices.items():
@@ -177,7 +180,7 @@ class GPT(nn.Module):
     def reset_parameters(self) -> None:
         """GPT-2's initialisation (see the module docstring); norms start as the identity."""
         c = self.config
-        residual_std = 0.02 / math.sqrt(2 * c.n_layers) if c.scaled_residual_init else 0.02
+        residual_std = 0.02 / math.sqrt(2 * c.n_layers) if c.scaled_residual_init and c.n_layers else 0.02
         for name, module in self.named_modules():
             if isinstance(module, (nn.Linear, nn.Embedding)):
                 std = residual_std if name.endswith(("attention.proj", "feed_forward.down")) else 0.02
@@ -269,8 +272,9 @@ def parameter_formula(config: GPTConfig) -> dict[str, int]:
     - token embedding V·d; learned positions context_length·d;
     - attention per layer: d·(H + 2 Hkv)·hs + b·(H + 2 Hkv)·hs for the query/key/value
       projection, d·d + b·d for the output projection;
-    - feed-forward per layer: 2·d·F + b·(F + d), plus d·F + b·F for SwiGLU's gate;
-    - a norm has d gains (+ b·d shifts for LayerNorm), two per layer plus the final one;
+    - feed-forward per layer: 2·d·F + b·(F + d), plus d·F + b·F for SwiGLU's gate (0 if F = 0);
+    - a norm has d gains (+ b·d shifts for LayerNorm): one per sublayer, plus a final one in
+      pre-norm models;
     - the output layer V·d, or 0 when tied to the token embedding.
 
     >>> parameter_formula(GPTConfig(vocab_size=10, context_length=4, d_model=8, n_layers=1, n_heads=2))["total"]
@@ -281,13 +285,13 @@ def parameter_formula(config: GPTConfig) -> dict[str, int]:
     b = int(c.bias)
     per_norm = {"layernorm": d + b * d, "rmsnorm": d, "none": 0}[c.norm]
     attention = d * (H + 2 * Hkv) * hs + b * (H + 2 * Hkv) * hs + d * d + b * d
-    feed_forward = 2 * d * F_ + b * (F_ + d) + (d * F_ + b * F_ if c.activation == "swiglu" else 0)
+    feed_forward = 2 * d * F_ + b * (F_ + d) + (d * F_ + b * F_ if c.activation == "swiglu" else 0) if F_ else 0
     counts = {
         "token_embedding": V * d,
         "position_embedding": c.context_length * d if c.position == "learned" else 0,
         "attention": L * attention,
         "feed_forward": L * feed_forward,
-        "norms": (2 * L + (1 if c.norm_placement == "pre" else 0)) * per_norm,
+        "norms": ((2 if F_ else 1) * L + (1 if c.norm_placement == "pre" else 0)) * per_norm,
         "lm_head": 0 if c.tie_weights else V * d,
     }
     counts["total"] = sum(counts.values())
