@@ -35,18 +35,21 @@ from .train_mlp import code_sha256, to_json
 REPO = Path(__file__).resolve().parents[3]
 OUT = "data/part2_ladder.json"
 
-_TINY = GPT_PRESETS["tiny"]
+# Every rung has its own output matrix (no weight tying): a bigram needs one to be a full
+# bigram table, and keeping it in every rung means each rung adds exactly one piece. (Tied,
+# the one-head model's logits would be E · h, which in a trial run ended worse than the bigram.)
+_TINY = replace(GPT_PRESETS["tiny"], tie_weights=False)
 # (name, config), from the least to the most machinery. Names are the chapters' row labels.
 RUNGS: list[tuple[str, GPTConfig]] = [
     # No blocks and no positions: the logits depend on the current token only.
-    ("bigram", replace(_TINY, n_layers=0, position="none", tie_weights=False)),
+    ("bigram", replace(_TINY, n_layers=0, position="none")),
     # One attention head looks back over the window; no feed-forward network.
     ("one head", replace(_TINY, n_layers=1, n_heads=1, d_ff=0)),
     # Four heads of a quarter the size each: the same parameters, four patterns at once.
     ("four heads", replace(_TINY, n_layers=1, d_ff=0)),
     # The feed-forward network after attention: a full transformer block.
     ("one block", replace(_TINY, n_layers=1)),
-    # Two blocks: the course's "tiny" GPT.
+    # Two blocks: the course's "tiny" GPT, untied.
     ("two blocks", _TINY),
     # Four blocks.
     ("four blocks", replace(_TINY, n_layers=4)),

@@ -93,12 +93,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", help="write a resumable training checkpoint here")
     parser.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1, as reported)")
+    parser.add_argument("--eval-batches", type=int, help="override the recipe's batches per loss estimate")
+    parser.add_argument("--eval-tokens", type=int, help="score only the first N tokens of each split (for a quick trial)")
+    parser.add_argument("--sample-tokens", type=int, default=200, help="tokens to generate per sample (default 200)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
 
     recipe = RECIPES[args.recipe]
     if args.steps:
         recipe = replace(recipe, train=replace(recipe.train, steps=args.steps))
+    if args.eval_batches:
+        recipe = replace(recipe, train=replace(recipe.train, eval_batches=args.eval_batches))
     out = Path(args.out) if args.out else REPO / recipe.out
     torch.set_num_threads(args.threads)
     started = time.time()
@@ -113,14 +118,16 @@ def main(argv: list[str] | None = None) -> int:
                     resume=args.resume, progress=not args.no_progress, desc=args.recipe)
     loss, bpc = {}, {}
     for name, stream in parts.items():
+        stream = stream[: args.eval_tokens] if args.eval_tokens else stream
         loss[name] = round(float(position_losses(model, stream, T).mean()), 5)
         # nats per token -> bits per character, at the split's average characters per token
-        bpc[name] = round(loss[name] / math.log(2) * len(stream) / chars[name], 5)
+        bpc[name] = round(loss[name] / math.log(2) * len(parts[name]) / chars[name], 5)
     generator = torch.Generator().manual_seed(recipe.train.seed)
     samples = []
     for prompt in ("ROMEO:\n", "JULIET:\n"):
         ids = tokenizer.encode(prompt)
-        samples.append(prompt + tokenizer.decode(generate(model, torch.tensor([ids]), 200, generator=generator)[0]))
+        new_ids = generate(model, torch.tensor([ids]), args.sample_tokens, generator=generator)[0]
+        samples.append(prompt + tokenizer.decode(new_ids))
     wall = time.time() - started
 
     result = {

@@ -1,0 +1,85 @@
+"""Gradient diagnostics: how large is the gradient of each parameter, and of each layer?
+
+After ``loss.backward()`` every parameter holds a gradient. Its size says how strongly that
+parameter is being pushed: when the gradients of the lowest blocks of a deep stack are
+thousands of times smaller than those of the top, the lowest blocks barely learn (a vanishing
+gradient), and when they are much larger the optimizer must take small steps everywhere to
+stay stable. Residual connections and where the norms sit decide which of these a transformer
+gets; the transformer-block chapter measures it with these two functions.
+
+    >>> import torch
+    >>> from llmscratch.model import GPT, GPTConfig
+    >>> model = GPT(GPTConfig(vocab_size=20, context_length=8, d_model=16, n_layers=3, n_heads=2))
+    >>> idx = torch.randint(20, (2, 8))
+    >>> _, loss = model(idx, idx)
+    >>> loss.backward()
+    >>> len(layer_gradient_norms(model))  # one number per block
+    3
+    >>> "blocks.0.attention.qkv.weight" in gradient_norms(model)
+    True
+
+The norm used throughout is the Euclidean (Frobenius) norm: for a layer, the square root of
+the sum of the squares of *all* its parameters' gradient entries, as if they were one vector.
+That is the quantity gradient clipping (`torch.nn.utils.clip_grad_norm_`) looks at.
+
+Left out: gradients of activations (hooks), update-to-weight ratios, and curvature; and the
+norms are of one backward pass, so a caller who wants a stable estimate averages over batches.
+
+References: Glorot & Bengio, "Understanding the difficulty of training deep feedforward neural
+networks" (AISTATS 2010); Xiong et al., "On Layer Normalization in the Transformer
+Architecture" (ICML 2020), whose Figure 3 plots exactly these per-layer norms.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch.nn as nn
+
+__all__ = ["gradient_norms", "layer_gradient_norms"]
+
+
+def gradient_norms(model: nn.Module) -> dict[str, float]:
+    """The Euclidean norm of the gradient of every parameter, by name, after a backward pass.
+
+    Parameters whose gradient is None (frozen, or not used by the loss) are left out; a weight
+    shared by two modules (a tied embedding) appears once, under its first name.
+    Raises `ValueError` if no parameter has a gradient: call ``loss.backward()`` first.
+
+    >>> import torch
+    >>> layer = torch.nn.Linear(2, 1)
+    >>> layer(torch.tensor([[3.0, 4.0]])).sum().backward()  # d(w·x + b)/dw = x, d/db = 1
+    >>> gradient_norms(layer)
+    {'weight': 5.0, 'bias': 1.0}
+    """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    norms = {name: float(p.grad.detach().norm()) for name, p in model.named_parameters() if p.grad is not None}
+    if not norms:
+        raise ValueError("no parameter has a gradient; call loss.backward() before measuring")
+    return norms
+
+
+def layer_gradient_norms(model: nn.Module, layers: str = "blocks") -> list[float]:
+    """One gradient norm per layer of ``model.<layers>`` (a `ModuleList`), bottom layer first.
+
+    A layer's norm is ``sqrt(sum of squared gradient entries of all its parameters)``; a layer
+    none of whose parameters has a gradient counts 0. Raises `ValueError` if `model` has no such
+    list of layers, if it is empty, or if no parameter of the model has a gradient.
+
+    >>> import torch
+    >>> stack = torch.nn.Module()
+    >>> stack.blocks = torch.nn.ModuleList([torch.nn.Linear(2, 1, bias=False) for _ in range(2)])
+    >>> stack.blocks[1](torch.tensor([[3.0, 4.0]])).sum().backward()
+    >>> layer_gradient_norms(stack)  # block 0 was not used
+    [0.0, 5.0]
+    """
+    stack = getattr(model, layers, None)
+    if not isinstance(stack, nn.ModuleList) or len(stack) == 0:
+        raise ValueError(f"model.{layers} must be a non-empty torch.nn.ModuleList of layers, got {type(stack).__name__}")
+    gradient_norms(model)  # raises if nothing has a gradient
+    out = []
+    for layer in stack:
+        squares = sum(float(p.grad.detach().pow(2).sum()) for p in layer.parameters() if p.grad is not None)
+        out.append(math.sqrt(squares))
+    return out

@@ -1,0 +1,86 @@
+"""The position comparison on a tiny model and a random stream: structure, and no invented numbers."""
+
+import json
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+from llmscratch import GPTConfig, TrainConfig
+from llmscratch.scripts import compare_positions as cp
+
+TINY = GPTConfig(vocab_size=20, context_length=8, d_model=16, n_layers=1, n_heads=2)
+QUICK = TrainConfig(steps=2, batch_size=4, warmup_steps=1, eval_interval=2, eval_batches=1)
+
+
+@pytest.fixture(scope="module")
+def splits():
+    g = torch.Generator().manual_seed(0)
+    return {name: torch.randint(0, TINY.vocab_size, (n,), generator=g)
+            for name, n in [("train", 400), ("val", 300), ("test", 300)]}
+
+
+@pytest.fixture(scope="module")
+def comparison(splits):
+    return cp.compare_positions(splits, seeds=(1, 2), cfg=QUICK, base=TINY, progress=False)
+
+
+def test_every_scheme_and_seed_scored_at_one_two_and_four_times_the_length(comparison):
+    assert comparison["lengths"] == [8, 16, 32]
+    assert [(r["scheme"], r["seed"]) for r in comparison["runs"]] == [
+        (s, seed) for seed in (1, 2) for s in cp.SCHEMES]
+    assert set(comparison["summary"]) == set(cp.SCHEMES)
+
+
+def test_learned_positions_have_no_value_past_their_table(comparison):
+    for row in comparison["runs"]:
+        defined = ["8"] if row["scheme"] == "learned" else ["8", "16", "32"]
+        for L in ("8", "16", "32"):
+            if L in defined:
+                # Two steps from a near-uniform start: close to ln(vocab_size), and finite.
+                assert math.isfinite(row["loss"][L]) and abs(row["loss"][L] - math.log(20)) < 0.5
+                assert len(row["position_losses"][L]) == int(L)
+                assert row["loss"][L] == pytest.approx(sum(row["position_losses"][L]) / int(L), abs=1e-3)
+                assert L not in row["errors"]
+            else:
+                assert row["loss"][L] is None and row["position_losses"][L] is None
+                assert "learned position table" in row["errors"][L]
+    assert comparison["summary"]["learned"]["16"] is None and comparison["summary"]["learned"]["32"] is None
+
+
+def test_summary_is_over_seeds(comparison):
+    for scheme, by_length in comparison["summary"].items():
+        for L, cell in by_length.items():
+            if cell is None:
+                continue
+            values = [r["loss"][L] for r in comparison["runs"] if r["scheme"] == scheme]
+            assert cell["n"] == 2 and cell["min"] <= cell["mean"] <= cell["max"]
+            assert cell["mean"] == pytest.approx(sum(values) / 2, abs=1e-5)
+
+
+def test_same_seed_same_result(splits, comparison):
+    _, row = cp.run_scheme("rope", splits, replace(QUICK, seed=1), [8], TINY, False)
+    first = next(r for r in comparison["runs"] if r["scheme"] == "rope" and r["seed"] == 1)
+    assert row["loss"]["8"] == first["loss"]["8"]
+
+
+def test_bad_scheme_and_lengths_are_refused(splits):
+    with pytest.raises(ValueError, match="unknown position scheme"):
+        cp.run_scheme("absolute", splits, QUICK, [8], TINY, False)
+    with pytest.raises(ValueError, match="lengths"):
+        cp.run_scheme("rope", splits, QUICK, [0], TINY, False)
+
+
+def test_main_writes_json_with_provenance(tmp_path, monkeypatch, splits):
+    monkeypatch.setattr(cp, "BASE", TINY)
+    monkeypatch.setattr(cp, "TRAIN", QUICK)
+    monkeypatch.setattr(cp, "shakespeare_bpe_splits", lambda: (None, splits, {"val": 600}))
+    out = tmp_path / "positions.json"
+    assert cp.main(["--seeds", "3", "--out", str(out), "--no-progress"]) == 0
+    result = json.loads(out.read_text())
+    assert result["seeds"] == [3] and "seed" not in result["train_config"]
+    assert result["model_config"]["context_length"] == 8 and result["lengths"] == [8, 16, 32]
+    assert {r["scheme"] for r in result["runs"]} == set(cp.SCHEMES)
+    assert result["provenance"]["command"].startswith("python -m llmscratch.scripts.compare_positions")
+    assert len(result["provenance"]["code_sha256"]) == 64
