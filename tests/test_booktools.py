@@ -95,3 +95,14 @@ def test_mathjax_is_available_offline():
     assert source is not None and (source / booktools.MATHJAX_ENTRY).is_file()
     for part in booktools.MATHJAX_PARTS:
         assert (source / part).exists(), part
+
+
+def test_bibliography_labels_are_unique_across_the_book():
+    """Two works by one author in one year get Kar22a and Kar22b, on every page."""
+    from pathlib import Path
+
+    from llmscratch.booktools import course_labels
+
+    labels = course_labels([Path(__file__).resolve().parents[1] / "book" / "references.bib"])
+    assert len(set(labels.values())) == len(labels)
+    assert {labels["karpathy2022makemore"], labels["karpathy2022nanogpt"]} == {"Kar22a", "Kar22b"}

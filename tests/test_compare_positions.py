@@ -84,3 +84,25 @@ def test_main_writes_json_with_provenance(tmp_path, monkeypatch, splits):
     assert {r["scheme"] for r in result["runs"]} == set(cp.SCHEMES)
     assert result["provenance"]["command"].startswith("python -m llmscratch.scripts.compare_positions")
     assert len(result["provenance"]["code_sha256"]) == 64
+
+
+def test_shuffled_prefix_loss_is_blind_to_order_for_one_layer_without_positions(splits):
+    """One layer, no positions: the last token attends to a set, so shuffling what precedes it changes nothing."""
+    torch.manual_seed(0)
+    bag = cp.GPT(replace(TINY, position="none"))
+    intact, shuffled = cp.shuffled_prefix_loss(bag, splits["val"], 8)
+    assert intact == pytest.approx(shuffled, abs=1e-5)
+    torch.manual_seed(0)
+    ordered = cp.GPT(replace(TINY, position="learned"))
+    for p in ordered.parameters():  # large weights: a strong position signal and sharp attention
+        torch.nn.init.normal_(p, std=0.5)
+    intact, shuffled = cp.shuffled_prefix_loss(ordered, splits["val"], 8)
+    assert abs(intact - shuffled) > 1e-4
+    with pytest.raises(ValueError, match="length"):
+        cp.shuffled_prefix_loss(bag, splits["val"], 1)
+
+
+def test_rows_record_the_last_token_losses(comparison):
+    for row in comparison["runs"]:
+        assert set(row["last_token_loss"]) == {"intact", "shuffled"}
+        assert all(math.isfinite(v) for v in row["last_token_loss"].values())

@@ -3,13 +3,16 @@
 The chapters import the public API from here: ``from llmscratch import load_text, CharTokenizer``.
 """
 
+from .analysis import attention_statistics
 from .attention import CausalSelfAttention, scaled_dot_product_attention
 from .bigram import CountingBigram
 from .bpe import GPT2_PATTERN, BPETokenizer
 from .data import DATASETS, DataError, load_text, train_val_test_split
+from .diagnostics import gradient_norms, layer_gradient_norms
 from .datasets import PairBatches, TextBatches, contiguous_split, get_batch, name_windows, stream_windows
 from .embeddings import BagOfEmbeddingsConfig, BagOfEmbeddingsLM
-from .evaluation import bits_per_char, token_nlls
+from .evaluation import bits_per_char, position_losses, token_nlls
+from .memory import MemoryEstimate, measure_memory, memory_estimate
 from .model import GPT, GPT_PRESETS, GPTConfig, parameter_formula
 from .mlp import MLP_PRESETS, MLPConfig, MLPLanguageModel, NeuralBigram
 from .sampling import generate, next_token_probs
@@ -56,6 +59,14 @@ __all__ = [
     "GPTConfig",
     "GPT_PRESETS",
     "parameter_formula",
+    "position_losses",
     "scaled_dot_product_attention",
+    # analysis, diagnostics, memory
+    "MemoryEstimate",
+    "attention_statistics",
+    "gradient_norms",
+    "layer_gradient_norms",
+    "measure_memory",
+    "memory_estimate",
 ]
 __version__ = "0.1.0"

@@ -154,6 +154,50 @@ def _config_inited(app: Any, config: Any) -> None:
     config.mathjax_path = f"{MATHJAX_DIR}/{MATHJAX_ENTRY}"
 
 
+def course_labels(bibfiles: list[Path]) -> dict[str, str]:
+    """A bibliography label for every key of `bibfiles`, unique across the whole book.
+
+    pybtex's alpha labels ("Kar22") only tell apart entries of one bibliography, but every
+    chapter has its own, and Sphinx requires a label to mean one work on every page. Works
+    whose alpha labels clash get a letter, in key order (karpathy2022makemore -> Kar22a,
+    karpathy2022nanogpt -> Kar22b), wherever they are cited.
+    """
+    from pybtex.database import parse_file
+    from pybtex.style.labels.alpha import LabelStyle
+
+    entries: dict = {}
+    for path in bibfiles:
+        entries.update(parse_file(str(path)).entries)
+    groups: dict[str, list[str]] = {}
+    for key in sorted(entries):
+        groups.setdefault(LabelStyle().format_label(entries[key]), []).append(key)
+    return {key: label + (chr(ord("a") + i) if len(keys) > 1 else "")
+            for label, keys in groups.items() for i, key in enumerate(keys)}
+
+
+def _register_bibliography_style(app: Any, config: Any) -> None:
+    """Use alpha labels made unique across chapters (`course_labels`) for every bibliography."""
+    from pybtex.plugin import register_plugin
+    from pybtex.style.formatting.alpha import Style
+    from pybtex.style.labels.alpha import LabelStyle
+
+    labels = course_labels([Path(app.srcdir) / f for f in getattr(config, "bibtex_bibfiles", [])])
+
+    class CourseLabelStyle(LabelStyle):
+        def format_labels(self, sorted_entries):
+            for entry in sorted_entries:
+                # Chapters cite with a prefix (":keyprefix: gpt-"): match the key it ends with.
+                key = next((k for k in labels if entry.key == k or entry.key.endswith("-" + k)), None)
+                yield labels[key] if key else self.format_label(entry)
+
+    class CourseStyle(Style):
+        default_label_style = "llmscratch"
+
+    register_plugin("pybtex.style.labels", "llmscratch", CourseLabelStyle, force=True)
+    register_plugin("pybtex.style.formatting", "llmscratch", CourseStyle, force=True)
+    config.bibtex_default_style = "llmscratch"
+
+
 def _dedupe_scripts(context: dict) -> None:
     """Drop repeated inline scripts from a page.
 
@@ -206,6 +250,7 @@ def _build_finished(app: Any, exception: Exception | None) -> None:
 
 def setup(app: Any) -> dict[str, Any]:
     app.connect("config-inited", _config_inited)
+    app.connect("config-inited", _register_bibliography_style)
     app.connect("html-page-context", _page_context)
     app.connect("build-finished", _build_finished)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

@@ -5,7 +5,8 @@ parameter is being pushed: when the gradients of the lowest blocks of a deep sta
 thousands of times smaller than those of the top, the lowest blocks barely learn (a vanishing
 gradient), and when they are much larger the optimizer must take small steps everywhere to
 stay stable. Residual connections and where the norms sit decide which of these a transformer
-gets; the transformer-block chapter measures it with these two functions.
+gets; the transformer-block chapter measures it with `layer_gradient_norms` and
+`position_cosine`, and `gradient_norms` gives the same numbers parameter by parameter.
 
     >>> import torch
     >>> from llmscratch.model import GPT, GPTConfig
@@ -22,21 +23,30 @@ The norm used throughout is the Euclidean (Frobenius) norm: for a layer, the squ
 the sum of the squares of *all* its parameters' gradient entries, as if they were one vector.
 That is the quantity gradient clipping (`torch.nn.utils.clip_grad_norm_`) looks at.
 
+A third function looks at the forward pass instead: `position_cosine` measures how alike the
+vectors of different positions are. When it reaches 1, every position carries the same vector,
+the model's output can no longer depend on the input, and the gradient has nothing to work with
+(the "rank collapse" of deep attention stacks without residual connections, Dong et al. 2021).
+
 Left out: gradients of activations (hooks), update-to-weight ratios, and curvature; and the
 norms are of one backward pass, so a caller who wants a stable estimate averages over batches.
 
 References: Glorot & Bengio, "Understanding the difficulty of training deep feedforward neural
-networks" (AISTATS 2010); Xiong et al., "On Layer Normalization in the Transformer
-Architecture" (ICML 2020), whose Figure 3 plots exactly these per-layer norms.
+networks" (AISTATS 2010); Dong, Cordonnier & Loukas, "Attention is Not All You Need: Pure
+Attention Loses Rank Doubly Exponentially with Depth" (ICML 2021); Xiong et al., "On Layer
+Normalization in the Transformer Architecture" (ICML 2020), which plots these per-layer norms
+for pre-norm and post-norm transformers.
 """
 
 from __future__ import annotations
 
 import math
 
+import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
-__all__ = ["gradient_norms", "layer_gradient_norms"]
+__all__ = ["gradient_norms", "layer_gradient_norms", "position_cosine"]
 
 
 def gradient_norms(model: nn.Module) -> dict[str, float]:
@@ -83,3 +93,26 @@ def layer_gradient_norms(model: nn.Module, layers: str = "blocks") -> list[float
         squares = sum(float(p.grad.detach().pow(2).sum()) for p in layer.parameters() if p.grad is not None)
         out.append(math.sqrt(squares))
     return out
+
+
+def position_cosine(hidden: torch.Tensor) -> float:
+    """Mean cosine similarity between the vectors of two different positions of one sequence.
+
+    `hidden` is (B, T, d), e.g. one entry of ``GPT.trace(idx).hidden``; the mean runs over the
+    B sequences and the T (T - 1) ordered pairs of distinct positions. Near 0 for unrelated
+    vectors; 1 when every position holds the same direction (the stream has collapsed).
+
+    >>> same = torch.ones(1, 3, 4)  # three positions, one vector
+    >>> round(position_cosine(same), 6)
+    1.0
+    >>> round(position_cosine(torch.eye(3).unsqueeze(0)), 6)  # orthogonal positions
+    0.0
+    """
+    if not isinstance(hidden, torch.Tensor) or hidden.ndim != 3 or hidden.shape[1] < 2:
+        shape = tuple(hidden.shape) if isinstance(hidden, torch.Tensor) else type(hidden).__name__
+        raise ValueError(f"hidden must be a (batch, positions >= 2, features) tensor, got {shape}")
+    B, T, _ = hidden.shape
+    unit = F.normalize(hidden.detach().float(), dim=-1)  # (B, T, d)
+    cos = unit @ unit.transpose(1, 2)  # (B, T, T)
+    off_diagonal = ~torch.eye(T, dtype=torch.bool, device=hidden.device)  # (T, T)
+    return float(cos[:, off_diagonal].mean())

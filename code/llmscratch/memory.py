@@ -63,7 +63,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .model import GPT, GPTConfig
+from .model import GPT, GPTConfig, parameter_formula
 
 __all__ = ["MemoryEstimate", "activation_counts", "measure_memory", "memory_estimate", "saved_tensor_bytes"]
 
@@ -162,8 +162,6 @@ def memory_estimate(config: GPTConfig, batch_size: int, bytes_per_value: int = 4
     integer indices take 8 and AdamW's step counters 4. See the module docstring for each term.
     """
     _check(config, batch_size, bytes_per_value)
-    from .model import parameter_formula
-
     n = parameter_formula(config)["total"]
     params = n * bytes_per_value
     adam = 2 * params + STEP_BYTES * _parameter_tensors(config)
@@ -207,6 +205,7 @@ def measure_memory(config: GPTConfig, batch_size: int, seed: int = 0) -> MemoryE
 
     Parameters, gradients and optimizer state are summed over the actual tensors after the step
     (``model.parameters()`` yields a tied matrix once); activations are `saved_tensor_bytes`.
+    Seeds torch's global generator with `seed`, for the model's initial weights.
     """
     _check(config, batch_size)
     torch.manual_seed(seed)

@@ -99,8 +99,9 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     True
 
     Rotating q at m and k at n, the dot product is that of q and k rotated by m - n: it sees
-    only the offset. The pairing (features 2i, 2i+1) is RoFormer's; GPT-NeoX and Llama pair
-    feature i with i + hs/2, which is the same model with the features permuted.
+    only the offset. The pairing (features 2i, 2i+1) is RoFormer's and that of Meta's Llama code;
+    GPT-NeoX and Hugging Face's Llama pair feature i with i + hs/2, which is the same model with
+    the features permuted.
     """
     if x.shape[-1] != 2 * cos.shape[-1] or x.shape[-2] != cos.shape[0] or cos.shape != sin.shape:
         raise ValueError(f"rope angles {tuple(cos.shape)} do not fit x of shape {tuple(x.shape)}: "

@@ -7,7 +7,9 @@ Shakespeare in the course's 512-token BPE, `train_gpt.shakespeare_bpe_splits`), 
 budget (`TRAIN`) and the same seeds for every scheme; only `GPTConfig.position` differs. Each
 trained model is scored exactly on the validation split at the training length and at two and
 four times it (`position_losses`), position by position, which shows where a scheme stops
-working once it sees positions it never trained on.
+working once it sees positions it never trained on. A second measurement asks whether a model
+uses word order at all (`shuffled_prefix_loss`): its loss on the last token of each sequence,
+with the tokens before it intact and then shuffled.
 
 A learned position table has no row past its context_length, so the model refuses longer
 inputs with a ValueError; the result then records ``None`` ("not defined") and the error's
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 
 from ..evaluation import position_losses
 from ..fileio import atomic_write_text
@@ -55,6 +58,36 @@ SEEDS: tuple[int, ...] = (42, 43, 44)
 FACTORS: tuple[int, ...] = (1, 2, 4)
 
 
+@torch.no_grad()
+def shuffled_prefix_loss(model: torch.nn.Module, stream: torch.Tensor, length: int, seed: int = 0) -> tuple[float, float]:
+    """Loss (nats) at the last of `length` positions, with the tokens before it intact and shuffled.
+
+    `stream` is cut into non-overlapping pieces of length + 1 tokens, as in `position_losses`.
+    In the shuffled copy, inputs 0..length-2 of each piece are permuted at random (seeded) and
+    the last input token stays in place, so a model that sees its context as a bag of tokens
+    scores the same on both, and the gap measures how much it relies on the order. An untrained
+    one-layer model without positions has a gap of exactly 0 (its last position sees a set).
+    """
+    if stream.ndim != 1 or not isinstance(length, int) or length < 2:
+        raise ValueError(f"need a 1-D stream and a length of at least 2, got shape {tuple(stream.shape)} and {length!r}")
+    n = len(stream) // (length + 1)
+    if n == 0:
+        raise ValueError(f"a stream of {len(stream)} tokens holds no sequence of {length} + 1")
+    pieces = stream[: n * (length + 1)].view(n, length + 1)  # (n, length + 1)
+    g = torch.Generator().manual_seed(seed)
+    order = torch.stack([torch.randperm(length - 1, generator=g) for _ in range(n)])  # (n, length - 1)
+    shuffled = pieces.clone()
+    shuffled[:, : length - 1] = torch.gather(pieces[:, : length - 1], 1, order)
+    was_training = model.training
+    model.eval()
+    losses = []
+    for seqs in (pieces, shuffled):
+        logits = torch.cat([model(seqs[i : i + 32, :length])[0][:, -1] for i in range(0, n, 32)])  # (n, V)
+        losses.append(float(F.cross_entropy(logits, pieces[:, length])))
+    model.train(was_training)
+    return losses[0], losses[1]
+
+
 def run_scheme(
     scheme: str,
     splits: dict[str, torch.Tensor],
@@ -67,7 +100,8 @@ def run_scheme(
 
     `lengths` defaults to `FACTORS` times ``base.context_length``. Returns the model and a row:
     ``{"scheme", "seed", "loss": {L: mean loss or None}, "position_losses": {L: [per position]
-    or None}, "errors": {L: message}, "wall_seconds"}``, with lengths as strings (JSON keys).
+    or None}, "errors": {L: message}, "last_token_loss": {"intact", "shuffled"}, "wall_seconds"}``,
+    with lengths as strings (JSON keys); the last-token losses are at the training length.
     A length the model refuses (a learned table shorter than it) gets ``None`` and its message.
     """
     if scheme not in POSITION_SCHEMES:
@@ -87,7 +121,9 @@ def run_scheme(
             continue
         loss[str(L)] = round(float(curve.mean()), 5)
         curves[str(L)] = [round(x, 4) for x in curve.tolist()]
+    intact, shuffled = shuffled_prefix_loss(model, splits["val"], base.context_length)
     row = {"scheme": scheme, "seed": cfg.seed, "loss": loss, "position_losses": curves, "errors": errors,
+           "last_token_loss": {"intact": round(intact, 5), "shuffled": round(shuffled, 5)},
            "wall_seconds": round(time.time() - started, 1)}
     return model, row
 
@@ -123,7 +159,9 @@ def compare_positions(
         for scheme in schemes:
             _, row = run_scheme(scheme, splits, replace(cfg, seed=seed), lengths, base, progress)
             shown = ", ".join(f"{L}: " + ("not defined" if v is None else f"{v:.4f}") for L, v in row["loss"].items())
-            print(f"{scheme:10s} seed {seed}  val {shown}  ({row['wall_seconds']:.0f} s)", flush=True)
+            gap = row["last_token_loss"]["shuffled"] - row["last_token_loss"]["intact"]
+            print(f"{scheme:10s} seed {seed}  val {shown}; shuffling costs {gap:+.3f}  ({row['wall_seconds']:.0f} s)",
+                  flush=True)
             runs.append(row)
     return {"lengths": lengths, "runs": runs, "summary": summarize(runs)}
 
@@ -145,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "what": "The tiny GPT trained with each position scheme (same data, budget and seeds); exact validation "
                 "loss (nats per token) over non-overlapping sequences of 1x, 2x and 4x the training length, "
-                "per position and on average; null where the model cannot take that length",
+                "per position and on average; null where the model cannot take that length. last_token_loss: "
+                "loss on the last token of each training-length sequence, with the tokens before it intact "
+                "and shuffled",
         "schemes": {name: POSITION_SCHEMES[name] for name in SCHEMES},
         "model_config": asdict(BASE),
         # The seed of each run is in `seeds` (and in every row), not in the shared config.
