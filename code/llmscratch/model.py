@@ -38,6 +38,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .blocks import ACTIVATIONS, NORMS, Block, RMSNorm, make_norm
+from .mlp import _check_sizes
 from .positional import POSITION_SCHEMES, sinusoidal_positions
 
 __all__ = ["GPT", "GPTConfig", "GPT_PRESETS", "Trace", "parameter_formula"]
@@ -88,19 +89,16 @@ class GPTConfig:
     scaled_residual_init: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "context_length", "d_model", "n_layers", "n_heads"):
-            value, least = getattr(self, name), 0 if name == "n_layers" else 1
-            if not isinstance(value, int) or isinstance(value, bool) or value < least:
-                kind = "non-negative" if least == 0 else "positive"
-                raise ValueError(f"GPTConfig.{name} must be a {kind} integer, got {value!r}")
+        _check_sizes(self, ("vocab_size", "context_length", "d_model", "n_heads"))
+        _check_sizes(self, ("n_layers",), minimum=0)
         if self.d_model % self.n_heads:
             raise ValueError(f"GPTConfig.d_model={self.d_model} is not divisible by n_heads={self.n_heads}: "
                              "each head gets d_model / n_heads features")
         kv = self.n_kv_heads
         if kv is not None and (not isinstance(kv, int) or kv <= 0 or self.n_heads % kv):
             raise ValueError(f"GPTConfig.n_kv_heads={kv!r} must be a positive divisor of n_heads={self.n_heads}")
-        if self.d_ff is not None and (not isinstance(self.d_ff, int) or isinstance(self.d_ff, bool) or self.d_ff < 0):
-            raise ValueError(f"GPTConfig.d_ff must be a non-negative integer or None, got {self.d_ff!r}")
+        if self.d_ff is not None:
+            _check_sizes(self, ("d_ff",), minimum=0)
         choices = {"position": tuple(POSITION_SCHEMES), "norm": NORMS, "norm_placement": ("pre", "post"),
                    "activation": ACTIVATIONS}
         for name, allowed in choices.items():

@@ -99,6 +99,18 @@ class History:
     eval_train: list[float] = field(default_factory=list)
     eval_val: list[float] = field(default_factory=list)
 
+    def curve(self, points: int = 200) -> dict:
+        """For committing: the per-step training loss averaged over `points` equal blocks, plus every estimate."""
+        n = len(self.train_loss)
+        block = max(1, n // points)
+        steps, losses = [], []
+        for i in range(0, n - block + 1, block):
+            steps.append(self.step[i + block - 1])
+            losses.append(round(sum(self.train_loss[i : i + block]) / block, 5))
+        return {"step": steps, "train_loss_block_mean": losses, "eval_step": self.eval_step,
+                "eval_train": [round(v, 5) for v in self.eval_train],
+                "eval_val": [round(v, 5) for v in self.eval_val]}
+
 
 def learning_rate_at(step: int, cfg: TrainConfig) -> float:
     """The learning rate of update `step` (0-based): warm-up, then a cosine.

@@ -27,10 +27,9 @@ from ..datasets import TextBatches
 from ..evaluation import position_losses
 from ..fileio import atomic_write_text
 from ..model import GPT, GPT_PRESETS, GPTConfig
-from ..provenance import provenance
+from ..provenance import script_provenance, to_json
 from ..training import TrainConfig, train
 from .train_gpt import shakespeare_bpe_splits
-from .train_mlp import code_sha256, to_json
 
 REPO = Path(__file__).resolve().parents[3]
 OUT = "data/part2_ladder.json"
@@ -99,12 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         "train_config": asdict(cfg),
         "val_chars_per_token": round(chars_per_token, 5),
         "rungs": rows,
-        "provenance": {
-            **provenance(["python", "-m", "llmscratch.scripts.ablation_ladder", *(sys.argv[1:] if argv is None else argv)],
-                         wall_seconds=time.time() - started, seed=cfg.seed, libraries=["torch"]),
-            "torch_threads": torch.get_num_threads(),
-            "code_sha256": code_sha256(),
-        },
+        "provenance": script_provenance("llmscratch.scripts.ablation_ladder", sys.argv[1:] if argv is None else argv,
+                                        time.time() - started, cfg.seed),
     }
     atomic_write_text(Path(args.out), to_json(result) + "\n")
     return 0

@@ -36,12 +36,11 @@ from ..evaluation import position_losses
 from ..fileio import atomic_write_text
 from ..model import GPT, GPT_PRESETS, GPTConfig
 from ..positional import POSITION_SCHEMES
-from ..provenance import provenance
+from ..provenance import script_provenance, to_json
 from ..training import TrainConfig
 from .ablation_ladder import TRAIN as LADDER_TRAIN
 from .ablation_ladder import train_rung
 from .train_gpt import shakespeare_bpe_splits
-from .train_mlp import code_sha256, to_json
 
 REPO = Path(__file__).resolve().parents[3]
 OUT = "data/part2_positions.json"
@@ -195,13 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         "val_chars_per_token": round(chars["val"] / len(splits["val"]), 5),
         "uniform_loss": round(math.log(BASE.vocab_size), 5),
         **comparison,
-        "provenance": {
-            **provenance(["python", "-m", "llmscratch.scripts.compare_positions",
-                          *(sys.argv[1:] if argv is None else argv)],
-                         wall_seconds=time.time() - started, seed=args.seeds[0], libraries=["torch"]),
-            "torch_threads": torch.get_num_threads(),
-            "code_sha256": code_sha256(),
-        },
+        "provenance": script_provenance("llmscratch.scripts.compare_positions", sys.argv[1:] if argv is None else argv,
+                                        time.time() - started, args.seeds[0]),
     }
     atomic_write_text(Path(args.out), to_json(result) + "\n")
     return 0

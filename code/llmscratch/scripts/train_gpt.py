@@ -29,10 +29,9 @@ from ..datasets import TextBatches, contiguous_split
 from ..evaluation import position_losses
 from ..fileio import atomic_path, atomic_write_text
 from ..model import GPT, GPT_PRESETS, GPTConfig
-from ..provenance import provenance
+from ..provenance import script_provenance, to_json
 from ..sampling import generate
 from ..training import TrainConfig, train
-from .train_mlp import code_sha256, curve, to_json
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -140,14 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         "model_config": asdict(recipe.model),
         "train_config": asdict(recipe.train),
         "tokens": {name: len(stream) for name, stream in parts.items()},
-        "curve": curve(history),
+        "curve": history.curve(),
         "samples": samples,
-        "provenance": {
-            **provenance(["python", "-m", "llmscratch.scripts.train_gpt", *(sys.argv[1:] if argv is None else argv)],
-                         wall_seconds=wall, seed=recipe.train.seed, libraries=["torch"]),
-            "torch_threads": torch.get_num_threads(),
-            "code_sha256": code_sha256(),
-        },
+        "provenance": script_provenance("llmscratch.scripts.train_gpt", sys.argv[1:] if argv is None else argv,
+                                        wall, recipe.train.seed),
     }
     atomic_write_text(out.with_suffix(".json"), to_json(result) + "\n")
     with atomic_path(out.with_suffix(".pt")) as tmp:

@@ -15,9 +15,6 @@ holds only the trained weights and the model config, for the chapters to sample 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
-import re
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -29,7 +26,7 @@ from ..data import load_text, train_val_test_split
 from ..datasets import PairBatches, TextBatches, contiguous_split, name_windows, stream_windows
 from ..fileio import atomic_path, atomic_write_text
 from ..mlp import MLP_PRESETS, MLPConfig, MLPLanguageModel
-from ..provenance import provenance
+from ..provenance import script_provenance, to_json
 from ..sampling import generate
 from ..tokenizers import CharTokenizer
 from ..training import TrainConfig, evaluate_loss, train
@@ -104,34 +101,6 @@ def samples(model: MLPLanguageModel, tokenizer: CharTokenizer, corpus: str, seed
     return [p + tokenizer.decode(ids) for p, ids in zip(prompts, out)]
 
 
-def curve(history, points: int = 200) -> dict:
-    """The per-step training loss averaged over `points` equal blocks, plus every estimate."""
-    n = len(history.train_loss)
-    block = max(1, n // points)
-    steps, losses = [], []
-    for i in range(0, n - block + 1, block):
-        steps.append(history.step[i + block - 1])
-        losses.append(round(sum(history.train_loss[i : i + block]) / block, 5))
-    return {"step": steps, "train_loss_block_mean": losses, "eval_step": history.eval_step,
-            "eval_train": [round(v, 5) for v in history.eval_train],
-            "eval_val": [round(v, 5) for v in history.eval_val]}
-
-
-def code_sha256() -> str:
-    """A hash of the package's source, pinning the code even when the working tree is not committed."""
-    digest = hashlib.sha256()
-    package = Path(__file__).resolve().parents[1]
-    for path in sorted(package.rglob("*.py")):
-        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def to_json(result: dict) -> str:
-    """Indented JSON, with lists of numbers kept on one line so curves stay compact."""
-    text = json.dumps(result, indent=1)
-    return re.sub(r"\[\s*([-0-9.eE+,\s]*?)\s*\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m llmscratch.scripts.train_mlp", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -167,14 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         "model_config": asdict(recipe.model),
         "train_config": asdict(recipe.train),
         "examples": {name: len(y) for name, (_, y) in xy.items()},
-        "curve": curve(history),
+        "curve": history.curve(),
         "samples": samples(model, tokenizer, recipe.corpus, recipe.train.seed),
-        "provenance": {
-            **provenance(["python", "-m", "llmscratch.scripts.train_mlp", *(sys.argv[1:] if argv is None else argv)],
-                         wall_seconds=wall, seed=recipe.train.seed, libraries=["torch"]),
-            "torch_threads": torch.get_num_threads(),
-            "code_sha256": code_sha256(),
-        },
+        "provenance": script_provenance("llmscratch.scripts.train_mlp", sys.argv[1:] if argv is None else argv,
+                                        wall, recipe.train.seed),
     }
     atomic_write_text(out.with_suffix(".json"), to_json(result) + "\n")
     with atomic_path(out.with_suffix(".pt")) as tmp:
