@@ -1,5 +1,10 @@
 """Small HTML views for the chapters, self-contained: inline styles, no scripts, no downloads.
 
+`visible_whitespace` makes a token printable as a label: a space becomes ␣, a newline ↵.
+
+    >>> visible_whitespace(" the\\n")
+    '␣the↵'
+
 `token_spans_html` shows how a tokenizer cuts a text: each token is a coloured span, and
 hovering over it shows its id. Every piece of text is HTML-escaped, so a text that contains
 markup is shown, never run:
@@ -20,7 +25,7 @@ from __future__ import annotations
 import html
 from typing import Protocol, Sequence
 
-__all__ = ["TOKEN_COLOURS", "token_spans_html"]
+__all__ = ["TOKEN_COLOURS", "token_spans_html", "visible_whitespace"]
 
 # Four hues, alternated so that neighbouring tokens differ; alpha keeps text legible on any background.
 TOKEN_COLOURS = (
@@ -29,6 +34,11 @@ TOKEN_COLOURS = (
     "rgba(76, 175, 80, 0.30)",
     "rgba(233, 30, 99, 0.26)",
 )
+
+
+def visible_whitespace(text: str) -> str:
+    """`text` with spaces shown as ␣ and newlines as ↵, for axis labels and hover text."""
+    return text.replace(" ", "␣").replace("\n", "↵")
 
 
 class _Tokenizer(Protocol):
