@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make book   set up .venv, fetch the data, execute every chapter and build _build/html
 #   make test   unit tests of the package plus every chapter executed as a test
+#   (make test lints first: ruff, configured in ruff.toml)
 # Other targets: notebooks (regenerate the Colab/Binder notebooks), browser-check, clean.
 
 SHELL := /bin/bash
@@ -16,7 +17,7 @@ endif
 
 .PHONY: book test notebooks data browser-check clean
 
-$(INSTALLED): requirements.txt code/pyproject.toml
+$(INSTALLED): requirements.txt code/pyproject.toml _ext/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
@@ -32,6 +33,7 @@ book: $(INSTALLED) data
 	@echo "The book is built. Open $(CURDIR)/_build/html/index.html in a browser."
 
 test: $(INSTALLED) data
+	$(VENV)/bin/ruff check .
 	$(PY) tools/notebooks.py nbtest
 	$(PY) -m pytest tests .nbtest --nbmake --nbmake-timeout=900 --overwrite -n 2 \
 		--durations=0 --durations-min=1.0

@@ -1,12 +1,10 @@
 """Attention statistics: hand-worked heads, a brute-force reference, invariants, and errors."""
 
-import doctest
 import math
 
 import pytest
 import torch
 
-import llmscratch.analysis
 from llmscratch import GPT, GPTConfig
 from llmscratch.analysis import STATISTICS, attention_statistics
 from llmscratch.attention import attention_weights, causal_mask
@@ -20,11 +18,6 @@ def uniform(T: int) -> torch.Tensor:
 
 def as_5d(w: torch.Tensor) -> torch.Tensor:
     return w.view(1, 1, 1, *w.shape)  # (L, B, H, T, T) with one of each
-
-
-def test_docstring_example():
-    result = doctest.testmod(llmscratch.analysis, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_uniform_head_by_hand():

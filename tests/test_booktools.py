@@ -1,4 +1,5 @@
-"""llmscratch.booktools: Plotly figures become HTML that draws itself, and nothing else is touched."""
+"""llmscratch_book (the book's Sphinx extension, _ext/): Plotly figures become HTML that draws itself,
+and nothing else is touched."""
 
 import json
 import re
@@ -8,8 +9,8 @@ import plotly.graph_objects as go
 import pytest
 from docutils import nodes
 
-from llmscratch import booktools
-from llmscratch.booktools import PLOTLY_MIME, PlotlyMimeRenderer, figure_html
+import llmscratch_book
+from llmscratch_book import PLOTLY_MIME, PlotlyMimeRenderer, figure_html
 
 
 def mime(content, mime_type=PLOTLY_MIME):
@@ -75,6 +76,25 @@ def test_the_plugin_is_registered_with_myst_nb():
     assert PlotlyMimeRenderer in load_mime_renders()
 
 
+def test_the_theme_script_is_a_static_file_that_sphinx_copies():
+    """The theme script ships beside the extension; the extension adds its folder to html_static_path."""
+    script = llmscratch_book.STATIC_DIR / llmscratch_book.THEME_JS
+    assert script.is_file()
+    text = script.read_text(encoding="utf-8")
+    assert "data-theme" in text and "Plotly.relayout" in text
+    config = SimpleNamespace(html_static_path=["_static"], mathjax_path="")
+    llmscratch_book._config_inited(None, config)
+    llmscratch_book._config_inited(None, config)  # idempotent
+    assert config.html_static_path == ["_static", str(llmscratch_book.STATIC_DIR)]
+
+
+def test_the_extension_is_not_part_of_the_model_package():
+    """Colab installs llmscratch alone; the Sphinx glue must not ride along."""
+    import importlib.util
+
+    assert importlib.util.find_spec("llmscratch.booktools") is None
+
+
 def test_repeated_inline_scripts_are_dropped():
     from sphinx.builders.html._assets import _JavaScript
 
@@ -85,15 +105,15 @@ def test_repeated_inline_scripts_are_dropped():
         _JavaScript("_static/a.js"),
     ]
     context = {"script_files": scripts}
-    booktools._dedupe_scripts(context)
+    llmscratch_book._dedupe_scripts(context)
     assert context["script_files"] is scripts  # edited in place
     assert [(s.filename, s.attributes) for s in scripts] == [("_static/a.js", {}), (None, {"body": "const X = 1;"})]
 
 
 def test_mathjax_is_available_offline():
-    source = booktools._mathjax_source()
-    assert source is not None and (source / booktools.MATHJAX_ENTRY).is_file()
-    for part in booktools.MATHJAX_PARTS:
+    source = llmscratch_book._mathjax_source()
+    assert source is not None and (source / llmscratch_book.MATHJAX_ENTRY).is_file()
+    for part in llmscratch_book.MATHJAX_PARTS:
         assert (source / part).exists(), part
 
 
@@ -101,7 +121,7 @@ def test_bibliography_labels_are_unique_across_the_book():
     """Two works by one author in one year get Kar22a and Kar22b, on every page."""
     from pathlib import Path
 
-    from llmscratch.booktools import course_labels
+    from llmscratch_book import course_labels
 
     labels = course_labels([Path(__file__).resolve().parents[1] / "book" / "references.bib"])
     assert len(set(labels.values())) == len(labels)

@@ -12,7 +12,7 @@ import pytest
 from llmscratch import data
 from llmscratch.data import DATASETS, DataError, Dataset, fetch, load_text, train_val_test_split
 
-CONTENT = "emma\nolivia\nava\n".encode()
+CONTENT = b"emma\nolivia\nava\n"
 
 
 @pytest.fixture

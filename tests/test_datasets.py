@@ -1,19 +1,12 @@
 """llmscratch.datasets: windows against a plain-Python reference, batches that are seeded and aligned."""
 
-import doctest
 
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-import llmscratch.datasets
 from llmscratch import PairBatches, TextBatches, get_batch, name_windows
-
-
-def test_docstring_examples():
-    result = doctest.testmod(llmscratch.datasets, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def reference_windows(sequences, T, boundary):

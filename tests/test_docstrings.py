@@ -15,9 +15,12 @@ MODULES = sorted(
 )
 # Modules whose docstrings teach by example: each must keep at least one.
 WITH_EXAMPLES = {
-    "llmscratch.attention", "llmscratch.bigram", "llmscratch.blocks", "llmscratch.data",
-    "llmscratch.datasets", "llmscratch.evaluation", "llmscratch.fileio", "llmscratch.model",
-    "llmscratch.positional", "llmscratch.sampling", "llmscratch.tokenizers", "llmscratch.training",
+    "llmscratch.analysis", "llmscratch.attention", "llmscratch.bigram", "llmscratch.blocks",
+    "llmscratch.bpe.pretokenization", "llmscratch.bpe.tokenizer", "llmscratch.bpe.train", "llmscratch.checks",
+    "llmscratch.config", "llmscratch.data", "llmscratch.datasets", "llmscratch.diagnostics",
+    "llmscratch.embeddings", "llmscratch.evaluation", "llmscratch.fileio", "llmscratch.memory", "llmscratch.mlp",
+    "llmscratch.model", "llmscratch.positional", "llmscratch.provenance", "llmscratch.runtime",
+    "llmscratch.sampling", "llmscratch.tokenizers", "llmscratch.training", "llmscratch.viz",
 }
 
 

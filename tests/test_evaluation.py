@@ -1,18 +1,22 @@
 """llmscratch.evaluation: exact totals, and bits per character that do not depend on the cut."""
 
-import doctest
-import importlib
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 
-from llmscratch import MLPConfig, MLPLanguageModel, bits_per_char, evaluate_loss, stream_windows, token_nlls
-
-
-def test_docstring_examples():
-    result = doctest.testmod(importlib.import_module("llmscratch.evaluation"))
-    assert result.attempted > 0 and result.failed == 0
+from llmscratch import (
+    GPT,
+    GPTConfig,
+    MLPConfig,
+    MLPLanguageModel,
+    bits_per_char,
+    evaluate_loss,
+    stream_windows,
+    token_nlls,
+)
+from llmscratch.evaluation import shuffled_prefix_loss
 
 
 def model(vocab_size=11, context_length=3, seed=0):
@@ -73,3 +77,23 @@ def test_position_losses_per_position_and_mean():
     assert longer.shape == (16,)
     with pytest.raises(ValueError, match="holds no sequence"):
         position_losses(model, stream[:5], length=8)
+
+
+TINY_GPT = GPTConfig(vocab_size=20, context_length=8, d_model=16, n_layers=1, n_heads=2)
+
+
+def test_shuffled_prefix_loss_is_blind_to_order_for_one_layer_without_positions():
+    """One layer, no positions: the last token attends to a set, so shuffling what precedes it changes nothing."""
+    stream = torch.randint(0, TINY_GPT.vocab_size, (300,), generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    bag = GPT(replace(TINY_GPT, position="none"))
+    intact, shuffled = shuffled_prefix_loss(bag, stream, 8)
+    assert intact == pytest.approx(shuffled, abs=1e-5)
+    torch.manual_seed(0)
+    ordered = GPT(replace(TINY_GPT, position="learned"))
+    for p in ordered.parameters():  # large weights: a strong position signal and sharp attention
+        torch.nn.init.normal_(p, std=0.5)
+    intact, shuffled = shuffled_prefix_loss(ordered, stream, 8)
+    assert abs(intact - shuffled) > 1e-4
+    with pytest.raises(ValueError, match="length"):
+        shuffled_prefix_loss(bag, stream, 1)

@@ -8,7 +8,7 @@ from llmscratch.fileio import atomic_path, atomic_write_text
 def test_failed_write_leaves_the_old_file_and_no_debris(tmp_path):
     dest = tmp_path / "result.json"
     dest.write_text("old")
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="crash mid-write"):
         with atomic_path(dest) as tmp:
             tmp.write_text("half of the new")
             raise RuntimeError("crash mid-write")

@@ -47,7 +47,8 @@ def test_parameter_counts_match_the_formula(config):
     model = GPT(config)
     formula = parameter_formula(config)
     assert model.num_parameters() == formula["total"]
-    groups = {"token_embedding": 0, "position_embedding": 0, "attention": 0, "feed_forward": 0, "norms": 0, "lm_head": 0}
+    names = ["token_embedding", "position_embedding", "attention", "feed_forward", "norms", "lm_head"]
+    groups = dict.fromkeys(names, 0)
     for name, p in model.named_parameters():  # a tied matrix appears once, as token_embedding
         key = next(k for k in ("token_embedding", "position_embedding", "attention", "feed_forward", "lm_head")
                    if k in name) if "norm" not in name else "norms"
@@ -107,9 +108,9 @@ def test_trace_records_every_layer_and_matches_forward():
         (dict(activation="tanh"), "activation"),
         (dict(n_layers=-1), "n_layers"),
         (dict(d_ff=-4), "d_ff"),
-        (dict(vocab_size=True), "vocab_size"),
         (dict(dropout=1.0), "dropout"),
         (dict(d_model=12, n_heads=4, position="rope"), "head_dim must be even"),
+        (dict(rope_base=1.0), "rope_base"),
     ],
 )
 def test_bad_configs_fail_at_construction(changes, match):
@@ -117,17 +118,36 @@ def test_bad_configs_fail_at_construction(changes, match):
         replace(SMALL, **changes)
 
 
+@pytest.mark.parametrize(
+    "changes,match",
+    [
+        (dict(vocab_size=True), "vocab_size must be a positive integer, got True"),
+        (dict(d_model=64.0), "d_model must be a positive integer, got 64.0"),
+        (dict(n_kv_heads="2"), "n_kv_heads must be an integer or None"),
+        (dict(tie_weights="yes"), "tie_weights must be True or False"),
+        (dict(dropout="0.1"), "dropout must be a number"),
+    ],
+)
+def test_wrong_types_raise_type_error(changes, match):
+    with pytest.raises(TypeError, match=match):
+        replace(SMALL, **changes)
+
+
 def test_bad_inputs():
     model = GPT(SMALL)
-    with pytest.raises(ValueError, match="vocabulary"):
+    with pytest.raises(ValueError, match=f"outside the vocabulary 0..{SMALL.vocab_size - 1}"):
         model(torch.full((1, 4), SMALL.vocab_size))
-    with pytest.raises(ValueError, match="int64"):
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        model(torch.tensor([[0, 1, -1]]))  # indexing would have wrapped -1 to the last row
+    with pytest.raises(TypeError, match="int64"):
         model(torch.zeros(1, 4))
+    with pytest.raises(TypeError, match="tensor of token ids, got list"):
+        model([[0, 1]])
     with pytest.raises(ValueError, match="shape"):
         model(torch.zeros(4, dtype=torch.long))
     with pytest.raises(ValueError, match="targets"):
         model(torch.zeros(1, 4, dtype=torch.long), torch.zeros(1, 3, dtype=torch.long))
-    with pytest.raises(ValueError, match="GPTConfig"):
+    with pytest.raises(TypeError, match="must be a GPTConfig"):
         GPT({"d_model": 16})
 
 

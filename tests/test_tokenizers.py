@@ -101,5 +101,5 @@ def test_load_missing_file(tmp_path):
 def test_load_binary_garbage(tmp_path):
     path = tmp_path / "tok.json"
     path.write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.raises(TokenizerFileError):
+    with pytest.raises(TokenizerFileError, match="is not valid JSON"):
         CharTokenizer.load(path)

@@ -1,19 +1,20 @@
 """llmscratch.training: it learns, it is a function of its seed, and a checkpoint resumes exactly."""
 
-import doctest
-import importlib
 import math
 
 import pytest
 import torch
 
-from llmscratch import (CheckpointError, MLPConfig, MLPLanguageModel, PairBatches, TrainConfig, evaluate_loss,
-                        learning_rate_at, train)
-
-
-def test_docstring_examples():
-    result = doctest.testmod(importlib.import_module("llmscratch.training"))
-    assert result.attempted > 0 and result.failed == 0
+from llmscratch import (
+    CheckpointError,
+    MLPConfig,
+    MLPLanguageModel,
+    PairBatches,
+    TrainConfig,
+    evaluate_loss,
+    learning_rate_at,
+    train,
+)
 
 
 def toy_data():

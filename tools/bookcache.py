@@ -7,6 +7,14 @@ myst-nb's cache (``_build/.jupyter_cache``) keys a chapter on its code cells onl
   would serve stale outputs. ``prepare`` computes a stamp of those inputs; when it differs
   from the stamp of the last build it clears the cache and Sphinx's saved doctrees, so
   every chapter runs and renders again.
+* A change to the book's Sphinx extension (``_ext/``) changes how outputs are rendered
+  (myst-nb calls its Plotly renderer while reading a page, so the result is in the saved
+  doctree), not what a chapter prints. Sphinx does not notice a changed extension, so
+  ``prepare`` keeps a second stamp of ``_ext/`` and, when only that one differs, clears the
+  doctrees alone: every page is read again from the execution cache, nothing re-executes.
+  The stamp covers the extension's JavaScript too: Sphinx copies ``_static`` files on every
+  build anyway, but only the pages it rewrites get the new ``?v=`` checksum that makes a
+  browser fetch the new file.
 * CI executes every chapter as a test (pytest-nbmake over ``.nbtest/``) and then builds the
   book. Rather than executing each chapter twice, ``prepare`` copies the test run's outputs
   into the cache, but only for a chapter whose code cells are exactly those of the Markdown
@@ -24,10 +32,13 @@ import shutil
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from toc import ROOT, chapters  # noqa: E402
+
 BUILD = ROOT / "_build"
 CACHE = BUILD / ".jupyter_cache"
 STAMP = BUILD / ".package-stamp"
+EXTENSION_STAMP = BUILD / ".extension-stamp"
 NBTEST = ROOT / ".nbtest"
 
 # Large corpora are verified by checksum on load; everything else under data/ is a committed
@@ -35,38 +46,63 @@ NBTEST = ROOT / ".nbtest"
 IGNORED_SUFFIXES = {".pyc", ".txt", ".part"}
 
 
+def _files_under(root: Path, folder: Path, ignored_suffixes: set[str] = frozenset()) -> list[Path]:
+    """The files of `folder`, sorted, leaving out hidden files, caches and build metadata."""
+    return [
+        path
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+        and path.suffix not in ignored_suffixes
+        and not any(
+            part.startswith(".") or part == "__pycache__" or part.endswith(".egg-info")
+            for part in path.relative_to(root).parts
+        )
+    ]
+
+
 def _inputs(root: Path) -> list[Path]:
     files = [root / "requirements.txt", root / "code" / "pyproject.toml"]
     for folder in (root / "code" / "llmscratch", root / "data"):
-        for path in sorted(folder.rglob("*")):
-            if (
-                path.is_file()
-                and path.suffix not in IGNORED_SUFFIXES
-                and not any(part.startswith(".") or part == "__pycache__" for part in path.relative_to(root).parts)
-            ):
-                files.append(path)
+        files += _files_under(root, folder, IGNORED_SUFFIXES)
     return [f for f in files if f.exists()]
 
 
-def package_stamp(root: Path = ROOT) -> str:
-    """A hash of everything besides a chapter's own cells that can change its outputs."""
+def _digest(root: Path, files: list[Path]) -> str:
     digest = hashlib.sha256()
-    for path in _inputs(root):
+    for path in files:
         digest.update(str(path.relative_to(root)).encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
-def _invalidate_if_stale(stamp: str) -> None:
-    old = STAMP.read_text().strip() if STAMP.exists() else None
-    if old == stamp:
-        return
-    if old is not None:
-        print("bookcache: package, requirements or data changed since the last build; re-executing every chapter")
-    for path in (CACHE, BUILD / ".doctrees", BUILD / "jupyter_execute"):
-        shutil.rmtree(path, ignore_errors=True)
+def package_stamp(root: Path = ROOT) -> str:
+    """A hash of everything besides a chapter's own cells that can change its outputs."""
+    return _digest(root, _inputs(root))
+
+
+def extension_stamp(root: Path = ROOT) -> str:
+    """A hash of the book's Sphinx extension (``_ext/``): what can change a page's HTML but not its outputs."""
+    return _digest(root, _files_under(root, root / "_ext"))
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text().strip() if path.exists() else None
+
+
+def _invalidate_if_stale(stamp: str, ext_stamp: str) -> None:
+    old, old_ext = _read(STAMP), _read(EXTENSION_STAMP)
+    if old != stamp:
+        if old is not None:
+            print("bookcache: package, requirements or data changed since the last build; re-executing every chapter")
+        for path in (CACHE, BUILD / ".doctrees", BUILD / "jupyter_execute"):
+            shutil.rmtree(path, ignore_errors=True)
+    elif old_ext != ext_stamp:
+        if old_ext is not None:
+            print("bookcache: the Sphinx extension (_ext/) changed since the last build; re-rendering every page")
+        shutil.rmtree(BUILD / ".doctrees", ignore_errors=True)
     BUILD.mkdir(exist_ok=True)
     STAMP.write_text(stamp + "\n")
+    EXTENSION_STAMP.write_text(ext_stamp + "\n")
 
 
 def _myst_nb_notebook(md: Path):
@@ -90,9 +126,6 @@ def _prime_from_tests(stamp: str) -> None:
     import nbformat
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from notebooks import chapters
 
     cache = get_cache(str(CACHE))
     primed = []
@@ -120,7 +153,7 @@ def _prime_from_tests(stamp: str) -> None:
 
 def prepare() -> None:
     stamp = package_stamp()
-    _invalidate_if_stale(stamp)
+    _invalidate_if_stale(stamp, extension_stamp())
     _prime_from_tests(stamp)
 
 

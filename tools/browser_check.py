@@ -143,7 +143,8 @@ def self_test(browser) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("site", type=Path, help="the built HTML folder, e.g. _build/html")
-    parser.add_argument("--screenshots", type=Path, default=None, help="folder for screenshots (default: SITE/../screenshots)")
+    parser.add_argument("--screenshots", type=Path, default=None,
+                        help="folder for screenshots (default: SITE/../screenshots)")
     args = parser.parse_args()
     if not (args.site / "index.html").is_file():
         sys.exit(f"error: {args.site} has no index.html; build the book first (make book)")

@@ -7,17 +7,20 @@ from .analysis import attention_statistics
 from .attention import CausalSelfAttention, scaled_dot_product_attention
 from .bigram import CountingBigram
 from .bpe import GPT2_PATTERN, BPETokenizer
+from .checkpoints import CheckpointError
+from .config import GPT_PRESETS, GPTConfig
 from .data import DATASETS, DataError, load_text, train_val_test_split
-from .diagnostics import gradient_norms, layer_gradient_norms
 from .datasets import PairBatches, TextBatches, contiguous_split, get_batch, name_windows, stream_windows
+from .diagnostics import gradient_norms, layer_gradient_norms
 from .embeddings import BagOfEmbeddingsConfig, BagOfEmbeddingsLM
 from .evaluation import bits_per_char, position_losses, token_nlls
 from .memory import MemoryEstimate, measure_memory, memory_estimate
-from .model import GPT, GPT_PRESETS, GPTConfig, parameter_formula
 from .mlp import MLP_PRESETS, MLPConfig, MLPLanguageModel, NeuralBigram
+from .model import GPT, parameter_formula
+from .runtime import eval_mode, resolve_device
 from .sampling import generate, next_token_probs
 from .tokenizers import CharTokenizer, TokenizerFileError
-from .training import CheckpointError, History, TrainConfig, evaluate_loss, learning_rate_at, train
+from .training import History, TrainConfig, evaluate_loss, learning_rate_at, train
 
 __all__ = [
     "DATASETS",
@@ -50,6 +53,9 @@ __all__ = [
     "next_token_probs",
     "stream_windows",
     "train",
+    # runtime
+    "eval_mode",
+    "resolve_device",
     # evaluation
     "bits_per_char",
     "token_nlls",

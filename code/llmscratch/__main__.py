@@ -14,7 +14,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m llmscratch")
     sub = parser.add_subparsers(dest="command", required=True)
     get = sub.add_parser("fetch", help="fetch and verify corpora into the cache")
-    get.add_argument("corpora", nargs="*", metavar="corpus", help=f"one of {', '.join(sorted(DATASETS))} (default: all)")
+    get.add_argument("corpora", nargs="*", metavar="corpus",
+                     help=f"one of {', '.join(sorted(DATASETS))} (default: all)")
     args = parser.parse_args()
     try:
         for name in args.corpora or sorted(DATASETS):

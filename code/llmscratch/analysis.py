@@ -33,7 +33,7 @@ Attention Sinks" (ICLR 2024).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -30,16 +30,13 @@ Ainslie et al., "GQA" (EMNLP 2023).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .config import GPTConfig
 from .positional import alibi_bias, apply_rope, rope_angles
-
-if TYPE_CHECKING:
-    from .model import GPTConfig
 
 __all__ = ["CausalSelfAttention", "attention_weights", "causal_mask", "scaled_dot_product_attention"]
 
@@ -132,7 +129,7 @@ class CausalSelfAttention(nn.Module):
     projection and ``d_model * d_model`` for the output projection, plus biases if enabled.
     """
 
-    def __init__(self, config: "GPTConfig") -> None:
+    def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         c = config
         self.n_heads, self.n_kv_heads, self.head_dim = c.n_heads, c.kv_heads, c.head_dim
@@ -153,18 +150,23 @@ class CausalSelfAttention(nn.Module):
         v = v.view(B, T, Hkv, hs).transpose(1, 2)  # (B, Hkv, T, hs)
         if self.position == "rope":
             cos, sin = rope_angles(T, hs, self.rope_base)  # (T, hs/2) each
-            q, k = apply_rope(q, cos.to(x.device), sin.to(x.device)), apply_rope(k, cos.to(x.device), sin.to(x.device))
+            cos, sin = cos.to(x.device), sin.to(x.device)
+            q = apply_rope(q, cos, sin)  # (B, H, T, hs): rotated by position
+            k = apply_rope(k, cos, sin)  # (B, Hkv, T, hs)
         mask, is_causal = None, True
         if self.position == "alibi":
-            causal = causal_mask(T).to(x.device)
-            mask = alibi_bias(H, T).to(x.device, x.dtype).masked_fill(~causal, float("-inf"))  # (H, T, T)
+            causal = causal_mask(T).to(x.device)  # (T, T)
+            bias = alibi_bias(H, T).to(x.device, x.dtype)  # (H, T, T)
+            mask = bias.masked_fill(~causal, float("-inf"))  # (H, T, T): the causal mask folded in
             is_causal = False
-        p = self.dropout if self.training else 0.0
         gqa = Hkv != H
         if return_weights:
             weights = attention_weights(q, k, mask, is_causal, enable_gqa=gqa)  # (B, H, T, T)
-            y = F.dropout(weights, p) @ _repeat_kv(q, v, gqa) if p else weights @ _repeat_kv(q, v, gqa)
+            dropped = F.dropout(weights, self.dropout, training=self.training)  # (B, H, T, T)
+            y = dropped @ _repeat_kv(q, v, gqa)  # (B, H, T, hs)
         else:
+            # Attention dropout only while training, as nn.Dropout would do it.
+            p = self.dropout if self.training else 0.0
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=is_causal,
                                                enable_gqa=gqa)  # (B, H, T, hs)
         y = y.transpose(1, 2).reshape(B, T, H * hs)  # (B, T, H*hs): heads side by side

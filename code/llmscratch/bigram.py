@@ -19,7 +19,7 @@ same table) and any context longer than one token.
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 
@@ -55,7 +55,7 @@ class CountingBigram:
         return self.counts.shape[0]
 
     @classmethod
-    def fit(cls, sequences: Iterable[Sequence[int]], vocab_size: int, boundary_id: int = 0) -> "CountingBigram":
+    def fit(cls, sequences: Iterable[Sequence[int]], vocab_size: int, boundary_id: int = 0) -> CountingBigram:
         """Count the pairs in `sequences` (lists of ids, without boundary tokens)."""
         first, second = _pairs(sequences, boundary_id)
         if first.numel() and (min(first.min(), second.min()) < 0 or max(first.max(), second.max()) >= vocab_size):

@@ -29,21 +29,14 @@ Architecture" (ICML 2020); Zhang & Sennrich, "Root Mean Square Layer Normalizati
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .attention import CausalSelfAttention
+from .config import ACTIVATIONS, NORMS, GPTConfig
 
-if TYPE_CHECKING:
-    from .model import GPTConfig
-
-__all__ = ["ACTIVATIONS", "NORMS", "Block", "FeedForward", "RMSNorm", "make_norm"]
-
-NORMS = ("layernorm", "rmsnorm", "none")
-ACTIVATIONS = ("gelu", "relu", "swiglu")
+__all__ = ["Block", "FeedForward", "RMSNorm", "make_norm"]
 
 
 class RMSNorm(nn.Module):
@@ -110,10 +103,10 @@ class Block(nn.Module):
     ``return_weights=True`` also returns the attention weights (B, n_heads, T, T).
     """
 
-    def __init__(self, config: "GPTConfig") -> None:
+    def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         c = config
-        self.placement, self.residual = c.norm_placement, c.residual
+        self.pre_norm, self.residual = c.norm_placement == "pre", c.residual
         self.norm_1 = make_norm(c.norm, c.d_model, c.bias)
         self.attention = CausalSelfAttention(c)
         # d_ff = 0: an attention-only block, without the feed-forward sublayer.
@@ -124,15 +117,24 @@ class Block(nn.Module):
     def forward(
         self, x: torch.Tensor, return_weights: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        pre = self.placement == "pre"
-        a = self.attention(self.norm_1(x) if pre else x, return_weights=return_weights)
-        a, weights = a if return_weights else (a, None)
-        x = self._add(x, self.drop(a), None if pre else self.norm_1)
-        if self.feed_forward is not None:
-            f = self.feed_forward(self.norm_2(x) if pre else x)
-            x = self._add(x, self.drop(f), None if pre else self.norm_2)
+        if self.pre_norm:
+            a, weights = self._attend(self.norm_1(x), return_weights)
+            x = self._plus(x, self.drop(a))  # x = x + attention(norm_1(x))
+            if self.feed_forward is not None:
+                x = self._plus(x, self.drop(self.feed_forward(self.norm_2(x))))  # x = x + feed_forward(norm_2(x))
+        else:
+            a, weights = self._attend(x, return_weights)
+            x = self.norm_1(self._plus(x, self.drop(a)))  # x = norm_1(x + attention(x))
+            if self.feed_forward is not None:
+                x = self.norm_2(self._plus(x, self.drop(self.feed_forward(x))))  # x = norm_2(x + feed_forward(x))
         return (x, weights) if return_weights else x
 
-    def _add(self, x: torch.Tensor, branch: torch.Tensor, post_norm: nn.Module | None) -> torch.Tensor:
-        out = x + branch if self.residual else branch  # (B, T, d_model)
-        return post_norm(out) if post_norm is not None else out
+    def _plus(self, x: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
+        """The residual connection ``x + branch``; only the branch when residual=False."""
+        return x + branch if self.residual else branch
+
+    def _attend(self, x: torch.Tensor, return_weights: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Attention's output (B, T, d_model), and its weights (B, n_heads, T, T) when asked for."""
+        if return_weights:
+            return self.attention(x, return_weights=True)
+        return self.attention(x), None

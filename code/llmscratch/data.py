@@ -24,11 +24,13 @@ import os
 import random
 import shutil
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, TypeVar
+from typing import TypeVar
 
 from .fileio import atomic_path
+from .paths import repo_root
 
 __all__ = [
     "DATASETS",
@@ -86,10 +88,8 @@ def cache_dir() -> Path:
     """
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV])
-    repo = Path(__file__).resolve().parents[2]
-    if (repo / "_toc.yml").is_file() and (repo / "data").is_dir():
-        return repo / "data"
-    return Path.home() / ".cache" / "llmscratch"
+    repo = repo_root()
+    return repo / "data" if repo is not None else Path.home() / ".cache" / "llmscratch"
 
 
 def results_dir() -> Path:
@@ -99,10 +99,12 @@ def results_dir() -> Path:
     current directory. Raises `DataError` when the package is not used from a checkout of
     the course (a plain ``pip install``): committed results travel with the repository.
     """
-    repo = Path(__file__).resolve().parents[2]
-    if (repo / "_toc.yml").is_file() and (repo / "data").is_dir():
-        return repo / "data"
-    raise DataError(f"{repo} is not a checkout of the course, so it has no committed results in data/")
+    repo = repo_root()
+    if repo is None:
+        where = Path(__file__).resolve().parent
+        raise DataError(f"the package at {where} is not in a checkout of the course, so it has no committed "
+                        "results in data/")
+    return repo / "data"
 
 
 def _sha256(path: Path) -> str:

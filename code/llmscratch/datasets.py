@@ -22,7 +22,7 @@ randomness comes only from the generator it is handed, so training is reproducib
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
@@ -92,7 +92,8 @@ def stream_windows(data: torch.Tensor, context_length: int) -> tuple[torch.Tenso
     ([[0, 1, 2], [1, 2, 3]], [3, 4])
     """
     if data.ndim != 1 or len(data) <= context_length or context_length <= 0:
-        raise ValueError(f"need a 1-D stream longer than context_length={context_length}, got shape {tuple(data.shape)}")
+        raise ValueError(f"need a 1-D stream longer than context_length={context_length}, "
+                         f"got shape {tuple(data.shape)}")
     return data.unfold(0, context_length, 1)[:-1], data[context_length:]  # (N-T, T), (N-T,)
 
 

@@ -86,7 +86,8 @@ def layer_gradient_norms(model: nn.Module, layers: str = "blocks") -> list[float
     """
     stack = getattr(model, layers, None)
     if not isinstance(stack, nn.ModuleList) or len(stack) == 0:
-        raise ValueError(f"model.{layers} must be a non-empty torch.nn.ModuleList of layers, got {type(stack).__name__}")
+        raise ValueError(f"model.{layers} must be a non-empty torch.nn.ModuleList of layers, "
+                         f"got {type(stack).__name__}")
     gradient_norms(model)  # raises if nothing has a gradient
     out = []
     for layer in stack:

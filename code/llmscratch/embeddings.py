@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 
-from .mlp import _check_idx, _check_sizes, _loss
+from .checks import check_sizes, check_token_ids, embed_ids, window_loss
 
 __all__ = ["BagOfEmbeddingsConfig", "BagOfEmbeddingsLM"]
 
@@ -59,10 +59,10 @@ class BagOfEmbeddingsConfig:
     hidden_dim: int = 128
 
     def __post_init__(self) -> None:
-        _check_sizes(self, ("vocab_size", "context_length", "embedding_dim"))
-        _check_sizes(self, ("hidden_dim",), minimum=0)
+        check_sizes(self, ("vocab_size", "context_length", "embedding_dim"))
+        check_sizes(self, ("hidden_dim",), minimum=0)
         if not isinstance(self.positions, bool):
-            raise ValueError(
+            raise TypeError(
                 f"BagOfEmbeddingsConfig.positions must be a bool, got {self.positions!r}"
             )
 
@@ -77,7 +77,7 @@ class BagOfEmbeddingsLM(nn.Module):
     def __init__(self, config: BagOfEmbeddingsConfig) -> None:
         super().__init__()
         if not isinstance(config, BagOfEmbeddingsConfig):
-            raise ValueError(
+            raise TypeError(
                 f"config must be a BagOfEmbeddingsConfig, got {type(config).__name__}"
             )
         self.config = config
@@ -118,15 +118,15 @@ class BagOfEmbeddingsLM(nn.Module):
         self, idx: torch.Tensor, targets: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         c = self.config
-        _check_idx(idx, c.context_length, c.vocab_size)
-        x = self.token_embedding(idx)  # (B, T, E)
+        check_token_ids(idx, length=c.context_length)
+        x = embed_ids(self.token_embedding, idx)  # (B, T, E)
         if self.position_embedding is not None:
             x = x + self.position_embedding.weight  # (B, T, E) + (T, E), broadcast over B
         if self.hidden is not None:
             x = torch.tanh(self.hidden(x))  # (B, T, H): the same layer for every slot
         x = x.mean(dim=1)  # (B, E) or (B, H): the order of the T rows no longer matters here
         logits = self.output(x)  # (B, V)
-        return logits, _loss(logits, targets)
+        return logits, window_loss(logits, targets)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -9,17 +9,26 @@ a unit in which any two tokenizations of the same text can be compared fairly.
 `token_nlls` and `bits_per_char` score a window model such as `MLPLanguageModel`, one next
 token per window. `position_losses` scores a model that predicts at every position (the GPT)
 on consecutive, non-overlapping sequences of a chosen length, position by position: the tool
-for asking how well a model does at lengths it was not trained on.
+for asking how well a model does at lengths it was not trained on. `shuffled_prefix_loss` asks
+whether such a model uses the order of its context at all.
 
 Deliberately left out: sampled estimates (see `llmscratch.training`).
 """
+
+from __future__ import annotations
 
 import math
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["bits_per_char", "position_losses", "token_nlls"]
+from .runtime import eval_mode
+
+__all__ = ["bits_per_char", "position_losses", "shuffled_prefix_loss", "token_nlls"]
+
+
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
 
 
 @torch.no_grad()
@@ -44,13 +53,13 @@ def token_nlls(
         raise ValueError(f"context has {len(context)} tokens; the model needs {T} before the first")
     stream = torch.cat([context[len(context) - T :], ids])  # (T + N,)
     windows = stream.unfold(0, T, 1)[:-1]  # (N, T): windows[i] = the T tokens before ids[i]
-    was_training = model.training
-    model.eval()
+    device = _device_of(model)
     out = []
-    for i in range(0, len(ids), batch_size):
-        logits, _ = model(windows[i : i + batch_size])  # (b, V)
-        out.append(F.cross_entropy(logits, ids[i : i + batch_size], reduction="none"))  # (b,)
-    model.train(was_training)
+    with eval_mode(model):
+        for i in range(0, len(ids), batch_size):
+            logits, _ = model(windows[i : i + batch_size].to(device))  # (b, V)
+            targets = ids[i : i + batch_size].to(device)
+            out.append(F.cross_entropy(logits, targets, reduction="none").cpu())  # (b,)
     return torch.cat(out)
 
 
@@ -92,13 +101,45 @@ def position_losses(model: torch.nn.Module, stream: torch.Tensor, length: int, b
     if n == 0:
         raise ValueError(f"a stream of {len(stream)} tokens holds no sequence of {length} + 1")
     pieces = stream[: n * (length + 1)].view(n, length + 1)  # (n, length + 1)
-    was_training = model.training
-    model.eval()
+    device = _device_of(model)
     total = torch.zeros(length, dtype=torch.float64)
-    for i in range(0, n, batch_size):
-        chunk = pieces[i : i + batch_size]
-        logits, _ = model(chunk[:, :-1])  # (b, length, V)
-        nll = F.cross_entropy(logits.transpose(1, 2), chunk[:, 1:], reduction="none")  # (b, length)
-        total += nll.double().sum(0)
-    model.train(was_training)
+    with eval_mode(model):
+        for i in range(0, n, batch_size):
+            chunk = pieces[i : i + batch_size].to(device)  # (b, length + 1)
+            logits, _ = model(chunk[:, :-1])  # (b, length, V)
+            nll = F.cross_entropy(logits.transpose(1, 2), chunk[:, 1:], reduction="none")  # (b, length)
+            total += nll.double().sum(0).cpu()
     return (total / n).float()
+
+
+@torch.no_grad()
+def shuffled_prefix_loss(
+    model: torch.nn.Module, stream: torch.Tensor, length: int, seed: int = 0
+) -> tuple[float, float]:
+    """Loss (nats) at the last of `length` positions, with the tokens before it intact and shuffled.
+
+    `stream` is cut into non-overlapping pieces of length + 1 tokens, as in `position_losses`.
+    In the shuffled copy, inputs 0..length-2 of each piece are permuted at random (seeded) and
+    the last input token stays in place, so a model that sees its context as a bag of tokens
+    scores the same on both, and the gap measures how much it relies on the order. An untrained
+    one-layer model without positions has a gap of exactly 0 (its last position sees a set).
+    """
+    if stream.ndim != 1 or not isinstance(length, int) or length < 2:
+        raise ValueError(f"need a 1-D stream and a length of at least 2, "
+                         f"got shape {tuple(stream.shape)} and {length!r}")
+    n = len(stream) // (length + 1)
+    if n == 0:
+        raise ValueError(f"a stream of {len(stream)} tokens holds no sequence of {length} + 1")
+    pieces = stream[: n * (length + 1)].view(n, length + 1)  # (n, length + 1)
+    g = torch.Generator().manual_seed(seed)
+    order = torch.stack([torch.randperm(length - 1, generator=g) for _ in range(n)])  # (n, length - 1)
+    shuffled = pieces.clone()
+    shuffled[:, : length - 1] = torch.gather(pieces[:, : length - 1], 1, order)
+    device = _device_of(model)
+    losses = []
+    with eval_mode(model):
+        for seqs in (pieces, shuffled):
+            last = [model(seqs[i : i + 32, :length].to(device))[0][:, -1].cpu() for i in range(0, n, 32)]
+            logits = torch.cat(last)  # (n, V)
+            losses.append(float(F.cross_entropy(logits, pieces[:, length])))
+    return losses[0], losses[1]

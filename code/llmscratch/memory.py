@@ -63,7 +63,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .model import GPT, GPTConfig, parameter_formula
+from .config import GPTConfig
+from .model import GPT, parameter_formula
 
 __all__ = ["MemoryEstimate", "activation_counts", "measure_memory", "memory_estimate", "saved_tensor_bytes"]
 
@@ -89,9 +90,11 @@ class MemoryEstimate:
 
 def _check(config: GPTConfig, batch_size: int, bytes_per_value: int = 4) -> None:
     if not isinstance(config, GPTConfig):
-        raise ValueError(f"config must be a GPTConfig, got {type(config).__name__}")
+        raise TypeError(f"config must be a GPTConfig, got {type(config).__name__}")
     for name, value in (("batch_size", batch_size), ("bytes_per_value", bytes_per_value)):
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"{name} must be a positive integer, got {value!r}")
+        if value <= 0:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 

@@ -33,40 +33,10 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
+from .checks import check_sizes, check_token_ids, embed_ids, window_loss
 
 __all__ = ["MLP_PRESETS", "MLPConfig", "MLPLanguageModel", "NeuralBigram"]
-
-
-def _check_idx(idx: torch.Tensor, context_length: int, vocab_size: int) -> None:
-    """Raise `ValueError` unless `idx` is a (B, context_length) tensor of ids in the vocabulary."""
-    if not isinstance(idx, torch.Tensor) or idx.dtype not in (torch.int64, torch.int32):
-        kind = idx.dtype if isinstance(idx, torch.Tensor) else type(idx).__name__
-        raise ValueError(f"idx must be an int64 or int32 tensor of token ids, got {kind}")
-    if idx.ndim != 2 or idx.shape[1] != context_length:
-        raise ValueError(
-            f"idx must have shape (batch, context_length={context_length}), got {tuple(idx.shape)}"
-        )
-    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= vocab_size):
-        raise ValueError(f"idx holds ids outside the vocabulary 0..{vocab_size - 1}")
-
-
-def _check_sizes(config: object, names: tuple[str, ...], minimum: int = 1) -> None:
-    """Raise `ValueError` unless each named field of `config` is an int >= `minimum` (not a bool)."""
-    for name in names:
-        value = getattr(config, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            kind = {0: "non-negative", 1: "positive"}.get(minimum, f">= {minimum}")
-            raise ValueError(f"{type(config).__name__}.{name} must be a {kind} integer, got {value!r}")
-
-
-def _loss(logits: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor | None:
-    """Mean cross-entropy of `logits` (B, V) against `targets` (B,), or None without targets."""
-    if targets is None:
-        return None
-    if targets.shape != logits.shape[:1]:
-        raise ValueError(f"targets must have shape ({logits.shape[0]},), got {tuple(targets.shape)}")
-    return F.cross_entropy(logits, targets)
 
 
 class NeuralBigram(nn.Module):
@@ -81,20 +51,17 @@ class NeuralBigram(nn.Module):
 
     def __init__(self, vocab_size: int) -> None:
         super().__init__()
-        if not isinstance(vocab_size, int) or vocab_size <= 0:
-            raise ValueError(
-                f"vocab_size must be a positive integer, got {vocab_size!r}"
-            )
         self.vocab_size = vocab_size
+        check_sizes(self, ("vocab_size",))
         V = vocab_size
         self.weight = nn.Parameter(torch.zeros(V, V))  # (V, V)
 
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        _check_idx(idx, 1, self.vocab_size)
-        logits = self.weight[idx[:, 0]]  # (B, V): row lookup = one-hot times W
-        return logits, _loss(logits, targets)
+        check_token_ids(idx, length=1)
+        logits = embed_ids(self.weight, idx[:, 0])  # (B, V): row lookup = one-hot times W
+        return logits, window_loss(logits, targets)
 
     def probabilities(self) -> torch.Tensor:
         """The (V, V) table P(next | current), as `CountingBigram` has it."""
@@ -122,7 +89,11 @@ class MLPConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_sizes(self, ("vocab_size", "context_length", "embedding_dim", "hidden_dim"))
+        check_sizes(self, ("vocab_size", "context_length", "embedding_dim", "hidden_dim"))
+        if not isinstance(self.layer_norm, bool):
+            raise TypeError(f"MLPConfig.layer_norm must be True or False, got {self.layer_norm!r}")
+        if not isinstance(self.dropout, (int, float)) or isinstance(self.dropout, bool):
+            raise TypeError(f"MLPConfig.dropout must be a number, got {self.dropout!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"MLPConfig.dropout must be in [0, 1), got {self.dropout!r}")
 
@@ -155,7 +126,7 @@ class MLPLanguageModel(nn.Module):
     def __init__(self, config: MLPConfig) -> None:
         super().__init__()
         if not isinstance(config, MLPConfig):
-            raise ValueError(f"config must be an MLPConfig, got {type(config).__name__}")
+            raise TypeError(f"config must be an MLPConfig, got {type(config).__name__}")
         self.config = config
         c = config
         self.embedding = nn.Embedding(c.vocab_size, c.embedding_dim)  # (V, E)
@@ -194,13 +165,13 @@ class MLPLanguageModel(nn.Module):
         self, idx: torch.Tensor, targets: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         c = self.config
-        _check_idx(idx, c.context_length, c.vocab_size)
+        check_token_ids(idx, length=c.context_length)
         B, T, E = idx.shape[0], c.context_length, c.embedding_dim
-        emb = self.embedding(idx)  # (B, T, E)
+        emb = embed_ids(self.embedding, idx)  # (B, T, E)
         x = emb.view(B, T * E)  # (B, T*E): the T vectors side by side
         h = torch.tanh(self.norm(self.hidden(x)))  # (B, H)
         logits = self.output(self.dropout(h))  # (B, V)
-        return logits, _loss(logits, targets)
+        return logits, window_loss(logits, targets)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

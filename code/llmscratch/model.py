@@ -30,108 +30,20 @@ nanoGPT (2022).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import NamedTuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .blocks import ACTIVATIONS, NORMS, Block, RMSNorm, make_norm
-from .mlp import _check_sizes
-from .positional import POSITION_SCHEMES, sinusoidal_positions
+from .blocks import Block, RMSNorm, make_norm
+from .checks import check_token_ids, embed_ids
+from .config import GPTConfig
+from .positional import sinusoidal_positions
+from .runtime import eval_mode
 
-__all__ = ["GPT", "GPTConfig", "GPT_PRESETS", "Trace", "parameter_formula"]
-
-
-@dataclass(frozen=True)
-class GPTConfig:
-    """The shape of a `GPT`. Defaults: a small model for Tiny Shakespeare with the course's BPE."""
-
-    # The committed BPE tokenizer (data/bpe_tokenizer.json) has 512 tokens.
-    vocab_size: int = 512
-    # Tokens per training sequence, about 120 characters of Shakespeare. A learned position
-    # table has exactly this many rows; the other schemes accept longer inputs.
-    context_length: int = 64
-    # Width of the residual stream: every token is a vector of this many numbers.
-    d_model: int = 64
-    # Transformer blocks stacked; two is the least depth that composes attention patterns.
-    # 0 leaves embedding -> output layer: a bigram model, the bottom rung of the ablations.
-    n_layers: int = 2
-    # Attention heads per block; d_model is split evenly among them (head_dim = d_model / n_heads).
-    n_heads: int = 4
-    # Key/value heads; None means one per query head (multi-head attention). Fewer, shared by
-    # groups of query heads, is grouped-query attention; 1 is multi-query attention.
-    n_kv_heads: int | None = None
-    # Hidden width of the feed-forward network; None means 4 * d_model, GPT-2's ratio.
-    # 0 removes the feed-forward sublayer (and its norm): an attention-only model.
-    d_ff: int | None = None
-    # Where order comes from: "learned", "sinusoidal", "rope", "alibi" or "none" (see positional.py).
-    position: str = "learned"
-    # "layernorm" (GPT-2), "rmsnorm" (Llama), or "none".
-    norm: str = "layernorm"
-    # "pre": norm before each sublayer, inside the residual branch (GPT-2); "post": after the
-    # addition (the original Transformer).
-    norm_placement: str = "pre"
-    # Feed-forward nonlinearity: "gelu" (GPT-2), "relu" (the original), "swiglu" (Llama).
-    activation: str = "gelu"
-    # Residual connections around both sublayers; False only to show why they are there.
-    residual: bool = True
-    # Share the token embedding matrix with the output layer: V * d_model fewer parameters.
-    tie_weights: bool = True
-    # Biases in the linear layers and LayerNorms, as GPT-2 has them.
-    bias: bool = True
-    # Dropout on attention weights and residual branches; 0 because short runs do not overfit.
-    dropout: float = 0.0
-    # RoPE's base: the slowest pair turns once every ~2π · base positions.
-    rope_base: float = 10000.0
-    # Scale the residual-writing projections' init by 1/sqrt(2 n_layers) (GPT-2).
-    scaled_residual_init: bool = True
-
-    def __post_init__(self) -> None:
-        _check_sizes(self, ("vocab_size", "context_length", "d_model", "n_heads"))
-        _check_sizes(self, ("n_layers",), minimum=0)
-        if self.d_model % self.n_heads:
-            raise ValueError(f"GPTConfig.d_model={self.d_model} is not divisible by n_heads={self.n_heads}: "
-                             "each head gets d_model / n_heads features")
-        kv = self.n_kv_heads
-        if kv is not None and (not isinstance(kv, int) or kv <= 0 or self.n_heads % kv):
-            raise ValueError(f"GPTConfig.n_kv_heads={kv!r} must be a positive divisor of n_heads={self.n_heads}")
-        if self.d_ff is not None:
-            _check_sizes(self, ("d_ff",), minimum=0)
-        choices = {"position": tuple(POSITION_SCHEMES), "norm": NORMS, "norm_placement": ("pre", "post"),
-                   "activation": ACTIVATIONS}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"GPTConfig.{name}={getattr(self, name)!r}; choose one of {allowed}")
-        paired = {"rope": ("head_dim", self.head_dim), "sinusoidal": ("d_model", self.d_model)}
-        if self.position in paired and paired[self.position][1] % 2:
-            name, size = paired[self.position]
-            raise ValueError(f"GPTConfig: position={self.position!r} pairs features, so {name} must be even, got {size}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout!r}")
-
-    @property
-    def head_dim(self) -> int:
-        return self.d_model // self.n_heads
-
-    @property
-    def kv_heads(self) -> int:
-        return self.n_heads if self.n_kv_heads is None else self.n_kv_heads
-
-    @property
-    def ff_dim(self) -> int:
-        return 4 * self.d_model if self.d_ff is None else self.d_ff
-
-
-# Named sizes used by the chapters and scripts.
-GPT_PRESETS: dict[str, GPTConfig] = {
-    # Part 2's live experiments: trains a few hundred steps in well under a minute on one core.
-    "tiny": GPTConfig(),
-    # The committed run (python -m llmscratch.scripts.train_gpt shakespeare-small): four layers of
-    # four heads, twice the context; minutes on a CPU.
-    "shakespeare-small": GPTConfig(context_length=128, d_model=128, n_layers=4, n_heads=4),
-}
+__all__ = ["GPT", "Trace", "parameter_formula"]
 
 
 class Trace(NamedTuple):
@@ -153,7 +65,7 @@ class GPT(nn.Module):
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         if not isinstance(config, GPTConfig):
-            raise ValueError(f"config must be a GPTConfig, got {type(config).__name__}")
+            raise TypeError(f"config must be a GPTConfig, got {type(config).__name__}")
         self.config = c = config
         self.token_embedding = nn.Embedding(c.vocab_size, c.d_model)  # (V, d)
         self.position_embedding = nn.Embedding(c.context_length, c.d_model) if c.position == "learned" else None
@@ -191,23 +103,17 @@ class GPT(nn.Module):
                     nn.init.zeros_(module.bias)
 
     def _check(self, idx: torch.Tensor) -> None:
-        if not isinstance(idx, torch.Tensor) or idx.dtype not in (torch.int64, torch.int32) or idx.ndim != 2:
-            what = f"{idx.dtype} tensor of shape {tuple(idx.shape)}" if isinstance(idx, torch.Tensor) else type(idx).__name__
-            raise ValueError(f"idx must be an int64 or int32 tensor of token ids, shape (batch, length); got {what}")
+        check_token_ids(idx)
         T = idx.shape[1]
-        if T == 0:
-            raise ValueError("idx must hold at least one position")
         if self.position_embedding is not None and T > self.config.context_length:
             raise ValueError(f"sequence of {T} tokens, but the learned position table has only "
                              f"context_length={self.config.context_length} rows; crop the input or use "
                              "a position scheme that extrapolates")
-        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.config.vocab_size):
-            raise ValueError(f"idx holds ids outside the vocabulary 0..{self.config.vocab_size - 1}")
 
     def embed(self, idx: torch.Tensor) -> torch.Tensor:
         """Token vectors plus absolute position vectors (if the scheme has them): (B, T, d_model)."""
         T = idx.shape[1]
-        x = self.token_embedding(idx)  # (B, T, d)
+        x = embed_ids(self.token_embedding, idx)  # (B, T, d); ids outside the vocabulary raise
         if self.position_embedding is not None:
             x = x + self.position_embedding(torch.arange(T, device=idx.device))  # (T, d) broadcast over B
         elif self.config.position == "sinusoidal":
@@ -237,15 +143,14 @@ class GPT(nn.Module):
     def trace(self, idx: torch.Tensor) -> Trace:
         """Run `idx` through the model in evaluation mode, recording every layer (for pictures)."""
         self._check(idx)
-        was_training = self.training
-        self.eval()
-        x = self.embed(idx)
-        hidden, attention = [x], []
-        for block in self.blocks:
-            x, weights = block(x, return_weights=True)
-            hidden.append(x), attention.append(weights)
-        logits = self.lm_head(self.final_norm(x))
-        self.train(was_training)
+        with eval_mode(self):
+            x = self.embed(idx)
+            hidden, attention = [x], []
+            for block in self.blocks:
+                x, weights = block(x, return_weights=True)
+                hidden.append(x)
+                attention.append(weights)
+            logits = self.lm_head(self.final_norm(x))
         return Trace(hidden, attention, logits)
 
     def num_parameters(self, exclude_embeddings: bool = False) -> int:

@@ -29,18 +29,21 @@ import platform
 import re
 import shlex
 import subprocess
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+
+from .paths import repo_root
 
 __all__ = ["code_sha256", "provenance", "script_provenance", "to_json"]
 
-REPO = Path(__file__).resolve().parents[2]
-
-
 def _git(*args: str) -> str | None:
+    repo = repo_root()
+    if repo is None:
+        return None
     try:
-        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10)
+        done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() if done.returncode == 0 else None

@@ -22,6 +22,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .runtime import eval_mode
+
 __all__ = ["generate", "next_token_probs"]
 
 
@@ -61,27 +63,25 @@ def generate(
         raise ValueError(f"context must have shape (batch, length >= 1), got {tuple(context.shape)}")
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-    was_training = model.training
-    model.eval()
     T = model.context_length
     window = context[:, -T:]  # (B, <=T)
     B = context.shape[0]
     out: list[list[int]] = [[] for _ in range(B)]
     alive = torch.ones(B, dtype=torch.bool)
-    for _ in range(max_new_tokens):
-        logits, _ = model(window)
-        if logits.ndim == 3:  # a model that predicts at every position: keep the last one
-            logits = logits[:, -1, :]  # (B, V)
-        probs = next_token_probs(logits, temperature)  # (B, V)
-        nxt = torch.multinomial(probs, 1, generator=generator)  # (B, 1)
-        for b in alive.nonzero().flatten().tolist():
-            token = int(nxt[b])
-            if token == stop_id:
-                alive[b] = False
-            else:
-                out[b].append(token)
-        if not alive.any():
-            break
-        window = torch.cat([window, nxt], dim=1)[:, -T:]  # (B, <=T)
-    model.train(was_training)
+    with eval_mode(model):
+        for _ in range(max_new_tokens):
+            logits, _ = model(window)
+            if logits.ndim == 3:  # a model that predicts at every position: keep the last one
+                logits = logits[:, -1, :]  # (B, V)
+            probs = next_token_probs(logits, temperature)  # (B, V)
+            nxt = torch.multinomial(probs, 1, generator=generator)  # (B, 1)
+            for b in alive.nonzero().flatten().tolist():
+                token = int(nxt[b])
+                if token == stop_id:
+                    alive[b] = False
+                else:
+                    out[b].append(token)
+            if not alive.any():
+                break
+            window = torch.cat([window, nxt], dim=1)[:, -T:]  # (B, <=T)
     return out

@@ -21,8 +21,8 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from .fileio import atomic_write_text
 
@@ -84,7 +84,7 @@ class CharTokenizer:
         self._special_re = re.compile("(" + "|".join(map(re.escape, ordered)) + ")") if ordered else None
 
     @classmethod
-    def train(cls, text: str | Iterable[str], special_tokens: Sequence[str] = ()) -> "CharTokenizer":
+    def train(cls, text: str | Iterable[str], special_tokens: Sequence[str] = ()) -> CharTokenizer:
         """The sorted set of characters in `text` (a string or an iterable of strings).
 
         Characters of the special tokens are not added unless they also occur on their own.
@@ -111,7 +111,7 @@ class CharTokenizer:
             if i % 2 == 1:  # re.split with one group puts the matches at odd positions
                 ids.append(self.stoi[part])
                 continue
-            for pos, ch in enumerate(part):
+            for ch in part:
                 try:
                     ids.append(self.stoi[ch])
                 except KeyError:
@@ -142,7 +142,7 @@ class CharTokenizer:
         atomic_write_text(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "CharTokenizer":
+    def load(cls, path: str | os.PathLike) -> CharTokenizer:
         """Read a file written by `save`; raises `TokenizerFileError` on anything else."""
         path = Path(path)
         data = read_tokenizer_file(path, cls.FORMAT, cls.VERSION)

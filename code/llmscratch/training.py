@@ -9,9 +9,10 @@ the loss on the "train" and "val" splits; a progress bar; and checkpoints.
 Reproducible by construction. All randomness of a run comes from two sources seeded from
 `TrainConfig.seed`: a generator that draws the batches, and torch's global generator (dropout).
 Evaluation draws from its own generator, seeded by the step, so evaluating more or less often
-never changes the training trajectory. A checkpoint holds the model, the optimizer, the step,
-the history and both random states, and is written atomically (`llmscratch.fileio`): stopping
-after step k and resuming gives bit-identical weights to a run that never stopped.
+never changes the training trajectory. A checkpoint (`llmscratch.checkpoints`) holds the model,
+the optimizer, the step, the history and the random states, and is written atomically: stopping
+after step k and resuming gives bit-identical weights to a run that never stopped. The batches
+are moved to the device the model is on, so the same loop runs on a CPU or a GPU.
 
 Left out: mixed precision, several devices, gradient accumulation; Part 3 revisits the loop.
 
@@ -23,27 +24,19 @@ from __future__ import annotations
 
 import math
 import os
-import pickle
-import sys
-import zipfile
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
-from tqdm import tqdm
 
-from .fileio import atomic_path
+from .checkpoints import CheckpointError, restore_checkpoint, save_checkpoint
+from .progress import progress_bar
+from .runtime import eval_mode
 
-__all__ = ["CheckpointError", "History", "TrainConfig", "evaluate_loss", "learning_rate_at", "load_checkpoint", "train"]
+__all__ = ["CheckpointError", "History", "TrainConfig", "evaluate_loss", "learning_rate_at", "train"]
 
 Batches = Callable[[str, int, torch.Generator], "tuple[torch.Tensor, torch.Tensor]"]
-CHECKPOINT_FORMAT = "llmscratch.checkpoint"
-CHECKPOINT_VERSION = 1
-
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, unreadable, or was written by a different model or config."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +92,18 @@ class History:
     eval_train: list[float] = field(default_factory=list)
     eval_val: list[float] = field(default_factory=list)
 
+    def record_step(self, step: int, lr: float, loss: float) -> None:
+        """One update: its number (from 1), its learning rate and its batch's loss."""
+        self.step.append(step)
+        self.lr.append(lr)
+        self.train_loss.append(loss)
+
+    def record_eval(self, step: int, train_loss: float, val_loss: float) -> None:
+        """One estimate of the loss on each split, made before update `step` + 1."""
+        self.eval_step.append(step)
+        self.eval_train.append(train_loss)
+        self.eval_val.append(val_loss)
+
     def curve(self, points: int = 200) -> dict:
         """For committing: the per-step training loss averaged over `points` equal blocks, plus every estimate."""
         n = len(self.train_loss)
@@ -135,62 +140,35 @@ def learning_rate_at(step: int, cfg: TrainConfig) -> float:
 @torch.no_grad()
 def evaluate_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 8192) -> float:
     """The exact mean loss of `model` over all examples (x, y), in evaluation mode."""
-    was_training = model.training
-    model.eval()
+    device = _device_of(model)
     total = 0.0
-    for i in range(0, len(x), batch_size):
-        _, loss = model(x[i : i + batch_size], y[i : i + batch_size])
-        total += float(loss) * len(x[i : i + batch_size])
-    model.train(was_training)
+    with eval_mode(model):
+        for i in range(0, len(x), batch_size):
+            xb, yb = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
+            _, loss = model(xb, yb)
+            total += float(loss) * len(xb)
     return total / len(x)
 
 
 @torch.no_grad()
 def _estimate(model: torch.nn.Module, batches: Batches, cfg: TrainConfig, step: int) -> tuple[float, float]:
     """Mean loss over `eval_batches` batches of each split; its own generator, seeded by step."""
-    model.eval()
+    device = _device_of(model)
     out = []
-    for split in ("train", "val"):
-        generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-        losses = [float(model(*batches(split, cfg.batch_size, generator))[1]) for _ in range(cfg.eval_batches)]
-        out.append(sum(losses) / len(losses))
-    model.train()
+    with eval_mode(model):
+        for split in ("train", "val"):
+            generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+            losses = []
+            for _ in range(cfg.eval_batches):
+                x, y = batches(split, cfg.batch_size, generator)
+                losses.append(float(model(x.to(device), y.to(device))[1]))
+            out.append(sum(losses) / len(losses))
     return out[0], out[1]
 
 
-class _DisplayLine:
-    """A file for tqdm inside Jupyter: every refresh replaces one output line in place.
-
-    Printed refreshes would each become a separate output in the saved notebook (and on the
-    website, a column of half-finished bars); an updated display keeps only the latest one.
-    """
-
-    encoding = "utf-8"  # tqdm draws its block characters only for a UTF-8 file
-
-    def __init__(self) -> None:
-        from IPython.display import display
-
-        self.handle = display({"text/plain": ""}, raw=True, display_id=True)
-
-    def write(self, text: str) -> None:
-        line = text.split("\r")[-1].strip("\n")  # tqdm writes "\r" + the whole bar
-        if line.strip():
-            self.handle.update({"text/plain": line}, raw=True)
-
-    def flush(self) -> None:
-        pass
-
-
-def _progress_file():
-    """Where the progress bar goes: an updating display in Jupyter, else stdout (not tqdm's stderr)."""
-    try:
-        from IPython import get_ipython
-
-        if getattr(get_ipython(), "kernel", None) is not None:
-            return _DisplayLine()
-    except ImportError:
-        pass
-    return sys.stdout
+def _device_of(model: torch.nn.Module) -> torch.device:
+    """The device of the model's first parameter (the CPU for a model without parameters)."""
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
 
 
 def _optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -202,60 +180,6 @@ def _optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
         {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
     ]
     return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=cfg.betas)
-
-
-def _save(path: Path, model, optimizer, cfg, step, history, generator) -> None:
-    state = {
-        "format": CHECKPOINT_FORMAT,
-        "version": CHECKPOINT_VERSION,
-        "train_config": asdict(cfg),
-        "step": step,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "history": asdict(history),
-        "batch_rng": generator.get_state(),
-        "torch_rng": torch.get_rng_state(),
-    }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Read a checkpoint written by `train`; `CheckpointError` if it is missing or unreadable."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as err:
-        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt?): {err}") from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not an {CHECKPOINT_FORMAT} file")
-    if state.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path} has version {state.get('version')!r}; this code reads {CHECKPOINT_VERSION}")
-    return state
-
-
-def _restore(path: Path, model, optimizer, cfg: TrainConfig, generator) -> tuple[int, History]:
-    state = load_checkpoint(path)
-    try:
-        saved = dict(state["train_config"], betas=tuple(state["train_config"]["betas"]))
-        differ = [f.name for f in fields(cfg) if saved.get(f.name) != getattr(cfg, f.name)]
-        if differ:
-            detail = ", ".join(f"{n}: {saved.get(n)!r} there, {getattr(cfg, n)!r} here" for n in differ)
-            raise CheckpointError(f"{path} was written with a different TrainConfig ({detail})")
-        try:
-            model.load_state_dict(state["model"])
-        except RuntimeError as err:
-            raise CheckpointError(f"{path} holds weights for a different model: {err}") from None
-        optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["batch_rng"])
-        torch.set_rng_state(state["torch_rng"])
-        return int(state["step"]), History(**state["history"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        if isinstance(err, CheckpointError):
-            raise
-        raise CheckpointError(f"{path} is incomplete or malformed ({type(err).__name__}: {err})") from None
 
 
 def train(
@@ -283,45 +207,48 @@ def train(
     generator = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     optimizer = _optimizer(model, cfg)
+    device = _device_of(model)
     history, start = History(), 0
     path = Path(checkpoint) if checkpoint is not None else None
+    run = {"model": model, "optimizer": optimizer, "train_config": asdict(cfg), "batch_rng": generator}
     if resume:
-        start, history = _restore(path, model, optimizer, cfg, generator)
+        start, saved = restore_checkpoint(path, **run)
+        history = History(**saved)
     end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
     model.train()
-    bar = tqdm(total=cfg.steps, initial=start, desc=desc, disable=not progress, mininterval=1.0,
-               file=_progress_file() if progress else None,
-               bar_format="{desc}: {percentage:3.0f}%|{bar:20}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{postfix}")
+    bar = progress_bar(cfg.steps, start, desc, enabled=progress)
+
+    def estimate(step: int) -> None:
+        train_loss, val_loss = _estimate(model, batches, cfg, step)
+        history.record_eval(step, train_loss, val_loss)
+        bar.set_postfix_str(f"train {train_loss:.3f} val {val_loss:.3f}", refresh=False)
+
     step = start
     while step < end:
         if step % cfg.eval_interval == 0:
-            tr, va = _estimate(model, batches, cfg, step)
-            history.eval_step.append(step), history.eval_train.append(tr), history.eval_val.append(va)
-            bar.set_postfix_str(f"train {tr:.3f} val {va:.3f}", refresh=False)
+            estimate(step)
         lr = learning_rate_at(step, cfg)
         for group in optimizer.param_groups:
             group["lr"] = lr
         x, y = batches("train", cfg.batch_size, generator)
-        _, loss = model(x, y)
+        _, loss = model(x.to(device), y.to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
         step += 1
-        history.step.append(step), history.lr.append(lr), history.train_loss.append(loss.item())
+        history.record_step(step, lr, loss.item())
         bar.update(1)
         if not math.isfinite(history.train_loss[-1]):
             bar.close()
             raise FloatingPointError(f"the loss became {history.train_loss[-1]} at step {step}; "
                                      "lower the learning rate or clip gradients")
         if path is not None and step < end and checkpoint_interval > 0 and step % checkpoint_interval == 0:
-            _save(path, model, optimizer, cfg, step, history, generator)
+            save_checkpoint(path, step=step, history=asdict(history), **run)
     if step == cfg.steps and (not history.eval_step or history.eval_step[-1] != step):
-        tr, va = _estimate(model, batches, cfg, step)
-        history.eval_step.append(step), history.eval_train.append(tr), history.eval_val.append(va)
-        bar.set_postfix_str(f"train {tr:.3f} val {va:.3f}", refresh=False)
+        estimate(step)
     bar.close()
     if path is not None:
-        _save(path, model, optimizer, cfg, step, history, generator)
+        save_checkpoint(path, step=step, history=asdict(history), **run)
     return history

@@ -23,7 +23,8 @@ Left out: anything interactive beyond the browser's own hover tooltip.
 from __future__ import annotations
 
 import html
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 __all__ = ["TOKEN_COLOURS", "token_spans_html", "visible_whitespace"]
 

@@ -22,7 +22,7 @@ tokenizers in this course round-trip text byte for byte.
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from collections.abc import Sequence
 
 import regex
 

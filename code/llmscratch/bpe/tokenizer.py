@@ -33,8 +33,9 @@ import heapq
 import json
 import os
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import regex
 
@@ -99,7 +100,7 @@ class BPETokenizer:
         *,
         naive: bool = False,
         progress: Any = None,
-    ) -> "BPETokenizer":
+    ) -> BPETokenizer:
         """Learn ``vocab_size - 256 - len(special_tokens)`` merges from `text`.
 
         The text is first cut around the special tokens (which are never merged with anything),
@@ -230,7 +231,7 @@ class BPETokenizer:
         atomic_write_text(path, text + "\n")
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "BPETokenizer":
+    def load(cls, path: str | os.PathLike) -> BPETokenizer:
         """Read a file written by `save`; raises `TokenizerFileError` on anything else."""
         path = Path(path)
         data = read_tokenizer_file(path, cls.FORMAT, cls.VERSION)

@@ -1,4 +1,4 @@
-"""The Part 2 scripts end to end on a few steps: files written, losses finite, models reload."""
+"""The scripts end to end on a few steps: files written with provenance, losses finite, models reload."""
 
 import json
 import math
@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from llmscratch import GPT, GPTConfig, data, parameter_formula
+from llmscratch import GPT, GPTConfig, TrainConfig, data, parameter_formula
 
 
 def _need_shakespeare():
@@ -33,28 +33,6 @@ def test_train_gpt_writes_a_reloadable_result(tmp_path):
     assert model.num_parameters() == result["num_parameters"]
 
 
-def test_load_trained_names_the_command_when_files_are_missing(monkeypatch, tmp_path):
-    from llmscratch.scripts import train_gpt
-
-    monkeypatch.setattr(train_gpt, "REPO", tmp_path)
-    with pytest.raises(FileNotFoundError, match="python -m llmscratch.scripts.train_gpt shakespeare-small"):
-        train_gpt.load_trained()
-
-
-def test_ladder_rungs_add_one_piece_each():
-    from llmscratch.scripts.ablation_ladder import RUNGS
-
-    names = [name for name, _ in RUNGS]
-    assert names == ["bigram", "one head", "four heads", "one block", "two blocks", "four blocks"]
-    configs = dict(RUNGS)
-    assert configs["bigram"].n_layers == 0
-    assert configs["one head"].n_heads == 1 and configs["one head"].ff_dim == 0
-    # Splitting into heads costs no parameters.
-    assert parameter_formula(configs["one head"]) == parameter_formula(configs["four heads"])
-    assert configs["one block"].ff_dim == 4 * configs["one block"].d_model
-    assert not any(c.tie_weights for c in configs.values())  # each rung adds one piece, nothing else
-
-
 def test_ladder_script_on_two_steps(tmp_path):
     _need_shakespeare()
     from llmscratch.scripts.ablation_ladder import main
@@ -66,3 +44,26 @@ def test_ladder_script_on_two_steps(tmp_path):
     for row in result["rungs"]:
         assert math.isfinite(row["val_loss"])
         assert row["num_parameters"] == parameter_formula(GPTConfig(**row["config"]))["total"]
+
+
+TINY = GPTConfig(vocab_size=20, context_length=8, d_model=16, n_layers=1, n_heads=2)
+QUICK = TrainConfig(steps=2, batch_size=4, warmup_steps=1, eval_interval=2, eval_batches=1)
+
+
+def test_compare_positions_writes_json_with_provenance(tmp_path, monkeypatch):
+    from llmscratch.scripts import compare_positions as script
+
+    g = torch.Generator().manual_seed(0)
+    splits = {name: torch.randint(0, TINY.vocab_size, (n,), generator=g) for name, n in [("train", 400), ("val", 300)]}
+    monkeypatch.setattr(script, "POSITIONS_BASE", TINY)
+    monkeypatch.setattr(script, "POSITIONS_TRAIN", QUICK)
+    monkeypatch.setattr(script, "shakespeare_bpe_splits", lambda: (None, splits, {"val": 600}))
+    out = tmp_path / "positions.json"
+    assert script.main(["--seeds", "3", "--out", str(out), "--no-progress"]) == 0
+    result = json.loads(out.read_text())
+    assert result["seeds"] == [3] and "seed" not in result["train_config"]
+    assert result["model_config"]["context_length"] == 8 and result["lengths"] == [8, 16, 32]
+    assert {r["scheme"] for r in result["runs"]} == set(script.SCHEMES)
+    assert result["provenance"]["command"].startswith("python -m llmscratch.scripts.compare_positions")
+    assert result["provenance"]["device"] == "cpu"
+    assert len(result["provenance"]["code_sha256"]) == 64

@@ -1,8 +1,12 @@
 """Sphinx glue for the course website: interactive Plotly figures and math, fully offline.
 
-Not part of the language-model code; the book's ``_config.yml`` loads it as a Sphinx extension,
-and myst-nb finds `PlotlyMimeRenderer` through the ``myst_nb.mime_renderers`` entry point that
-``code/pyproject.toml`` declares.
+This is the book's tooling, not the course: it lives in its own small distribution,
+``llmscratch-book`` (``_ext/``, installed editable by ``requirements.txt``), so the model
+package ``llmscratch`` that Colab installs carries no Sphinx code. The book's ``_config.yml``
+loads this module as a Sphinx extension, and myst-nb finds `PlotlyMimeRenderer` through the
+``myst_nb.mime_renderers`` entry point that ``_ext/pyproject.toml`` declares (myst-nb reads mime
+renderers from entry points only, which is why this is an installed distribution rather than a
+folder put on ``sys.path``).
 
 Why it exists:
 
@@ -11,12 +15,16 @@ Why it exists:
   `PlotlyMimeRenderer` turns the figure JSON into a ``<div>`` plus a ``Plotly.newPlot`` call.
   The notebook outputs stay standard, so the execution cache and the notebooks a reader
   downloads are unaffected.
-* plotly.js (about 5 MB) is written once to ``_static/plotly.min.js`` and loaded only by the
-  pages that have a figure, never inlined per figure and never fetched from a CDN.
-* A small script restyles every figure for the theme's light or dark mode, and again whenever
-  the reader switches.
+* plotly.js (about 5 MB) is written once to ``_static/plotly.min.js`` from the ``plotly``
+  package and loaded only by the pages that have a figure, never inlined per figure and never
+  fetched from a CDN.
+* ``_static/llmscratch-plotly-theme.js`` (a file beside this module, which Sphinx copies into
+  the build's ``_static/``) restyles every figure for the theme's light or dark mode, and again
+  whenever the reader switches. Only the pages with a figure load it.
 * MathJax is served from ``_static/mathjax`` (from the ``django-static-mathjax`` package),
   replacing Sphinx's default CDN address, so equations render without internet.
+* Bibliography labels are unique across chapters (`course_labels`), though each chapter has its
+  own bibliography.
 """
 
 from __future__ import annotations
@@ -30,58 +38,16 @@ from typing import Any
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 PLOTLY_JS = "plotly.min.js"
 THEME_JS = "llmscratch-plotly-theme.js"
+# This extension's own static files (THEME_JS); added to html_static_path, so Sphinx copies them
+# into the build's _static/. Not the book's top-level _static/, whose every .js file Jupyter Book
+# would load on every page.
+STATIC_DIR = Path(__file__).resolve().parent / "_static"
 MATHJAX_DIR = "mathjax"
 MATHJAX_ENTRY = "tex-mml-chtml.js"
 # The parts of MathJax's es5 distribution that tex-mml-chtml.js loads, eagerly or on demand.
 MATHJAX_PARTS = (MATHJAX_ENTRY, "input", "output/chtml", "ui", "a11y", "sre", "adaptors")
 HTML_BUILDERS = ("html", "dirhtml", "singlehtml")
 DEFAULT_HEIGHT_PX = 450
-
-# Restyles every figure for the current theme. pydata-sphinx-theme (under sphinx-book-theme)
-# keeps the mode in <html data-theme="light|dark">; a MutationObserver reacts to the switch.
-THEME_SCRIPT = r"""
-(function () {
-  "use strict";
-  var LIGHT = {font: "#2a3f5f", grid: "#dfe3eb", line: "#b0b8c6", plot: "#f5f7fb"};
-  var DARK = {font: "#d6dbe3", grid: "#3a4150", line: "#5b6475", plot: "#1c2029"};
-  function palette() {
-    return document.documentElement.dataset.theme === "dark" ? DARK : LIGHT;
-  }
-  function restyle(div) {
-    if (!div.layout || !window.Plotly) { return; }
-    var p = palette();
-    var update = {
-      "paper_bgcolor": "rgba(0,0,0,0)",
-      "plot_bgcolor": p.plot,
-      "font.color": p.font,
-      "legend.bgcolor": "rgba(0,0,0,0)"
-    };
-    Object.keys(div.layout).forEach(function (key) {
-      if (/^[xy]axis\d*$/.test(key)) {
-        update[key + ".gridcolor"] = p.grid;
-        update[key + ".linecolor"] = p.line;
-        update[key + ".zerolinecolor"] = p.line;
-      }
-      if (/^scene\d*$/.test(key)) {
-        ["xaxis", "yaxis", "zaxis"].forEach(function (ax) {
-          update[key + "." + ax + ".gridcolor"] = p.grid;
-          update[key + "." + ax + ".backgroundcolor"] = p.plot;
-        });
-      }
-    });
-    window.Plotly.relayout(div, update);
-  }
-  function restyleAll() {
-    document.querySelectorAll(".plotly-graph-div").forEach(restyle);
-  }
-  document.addEventListener("DOMContentLoaded", function () {
-    restyleAll();
-    new MutationObserver(restyleAll).observe(document.documentElement, {
-      attributes: true, attributeFilter: ["data-theme"]
-    });
-  });
-})();
-"""
 
 
 def figure_html(figure: dict[str, Any], div_id: str) -> str:
@@ -143,6 +109,8 @@ def _mathjax_source() -> Path | None:
 
 
 def _config_inited(app: Any, config: Any) -> None:
+    if str(STATIC_DIR) not in config.html_static_path:
+        config.html_static_path.append(str(STATIC_DIR))
     if _mathjax_source() is None:
         from sphinx.util import logging
 
@@ -236,7 +204,6 @@ def _build_finished(app: Any, exception: Exception | None) -> None:
 
     static = Path(app.outdir) / "_static"
     _write_if_changed(static / PLOTLY_JS, plotly.offline.get_plotlyjs())
-    _write_if_changed(static / THEME_JS, THEME_SCRIPT.lstrip())
     source = _mathjax_source()
     if source is not None:
         for part in MATHJAX_PARTS:

@@ -1,14 +1,14 @@
-"""The position comparison on a tiny model and a random stream: structure, and no invented numbers."""
+"""llmscratch.comparisons: the position comparison on a tiny model and a random stream (structure, and no
+invented numbers), and the ladder's rungs."""
 
-import json
 import math
 from dataclasses import replace
 
 import pytest
 import torch
 
-from llmscratch import GPTConfig, TrainConfig
-from llmscratch.scripts import compare_positions as cp
+from llmscratch import GPTConfig, TrainConfig, parameter_formula
+from llmscratch import comparisons as cp
 
 TINY = GPTConfig(vocab_size=20, context_length=8, d_model=16, n_layers=1, n_heads=2)
 QUICK = TrainConfig(steps=2, batch_size=4, warmup_steps=1, eval_interval=2, eval_batches=1)
@@ -72,37 +72,30 @@ def test_bad_scheme_and_lengths_are_refused(splits):
         cp.run_scheme("rope", splits, QUICK, [0], TINY, False)
 
 
-def test_main_writes_json_with_provenance(tmp_path, monkeypatch, splits):
-    monkeypatch.setattr(cp, "BASE", TINY)
-    monkeypatch.setattr(cp, "TRAIN", QUICK)
-    monkeypatch.setattr(cp, "shakespeare_bpe_splits", lambda: (None, splits, {"val": 600}))
-    out = tmp_path / "positions.json"
-    assert cp.main(["--seeds", "3", "--out", str(out), "--no-progress"]) == 0
-    result = json.loads(out.read_text())
-    assert result["seeds"] == [3] and "seed" not in result["train_config"]
-    assert result["model_config"]["context_length"] == 8 and result["lengths"] == [8, 16, 32]
-    assert {r["scheme"] for r in result["runs"]} == set(cp.SCHEMES)
-    assert result["provenance"]["command"].startswith("python -m llmscratch.scripts.compare_positions")
-    assert len(result["provenance"]["code_sha256"]) == 64
-
-
-def test_shuffled_prefix_loss_is_blind_to_order_for_one_layer_without_positions(splits):
-    """One layer, no positions: the last token attends to a set, so shuffling what precedes it changes nothing."""
-    torch.manual_seed(0)
-    bag = cp.GPT(replace(TINY, position="none"))
-    intact, shuffled = cp.shuffled_prefix_loss(bag, splits["val"], 8)
-    assert intact == pytest.approx(shuffled, abs=1e-5)
-    torch.manual_seed(0)
-    ordered = cp.GPT(replace(TINY, position="learned"))
-    for p in ordered.parameters():  # large weights: a strong position signal and sharp attention
-        torch.nn.init.normal_(p, std=0.5)
-    intact, shuffled = cp.shuffled_prefix_loss(ordered, splits["val"], 8)
-    assert abs(intact - shuffled) > 1e-4
-    with pytest.raises(ValueError, match="length"):
-        cp.shuffled_prefix_loss(bag, splits["val"], 1)
-
-
 def test_rows_record_the_last_token_losses(comparison):
     for row in comparison["runs"]:
         assert set(row["last_token_loss"]) == {"intact", "shuffled"}
         assert all(math.isfinite(v) for v in row["last_token_loss"].values())
+
+
+def test_ladder_rungs_add_one_piece_each():
+    names = [name for name, _ in cp.RUNGS]
+    assert names == ["bigram", "one head", "four heads", "one block", "two blocks", "four blocks"]
+    configs = dict(cp.RUNGS)
+    assert configs["bigram"].n_layers == 0
+    assert configs["one head"].n_heads == 1 and configs["one head"].ff_dim == 0
+    # Splitting into heads costs no parameters.
+    assert parameter_formula(configs["one head"]) == parameter_formula(configs["four heads"])
+    assert configs["one block"].ff_dim == 4 * configs["one block"].d_model
+    assert not any(c.tie_weights for c in configs.values())  # each rung adds one piece, nothing else
+
+
+def test_train_rung_is_a_function_of_its_seed(splits):
+    config = replace(TINY, position="rope")
+    first, loss_1 = cp.train_rung(config, splits, QUICK, progress=False)
+    second, loss_2 = cp.train_rung(config, splits, QUICK, progress=False)
+    assert loss_1 == loss_2
+    for p, q in zip(first.parameters(), second.parameters()):
+        assert torch.equal(p, q)
+    _, loss_3 = cp.train_rung(config, splits, replace(QUICK, seed=QUICK.seed + 1), progress=False)
+    assert loss_3 != loss_1

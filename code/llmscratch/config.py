@@ -1,0 +1,127 @@
+"""The shape of a GPT, as one typed config: every variant the course compares is a `GPTConfig`.
+
+    >>> GPTConfig(d_model=64, n_heads=4).head_dim
+    16
+    >>> GPTConfig(d_model=64, n_heads=5)
+    Traceback (most recent call last):
+    ValueError: GPTConfig.d_model=64 is not divisible by n_heads=5: each head gets d_model / n_heads features
+
+It sits at the bottom of the package's imports: the attention layer, the block and the model
+all read it, and it reads none of them. The names of its fields are the course's one
+vocabulary (see the glossary page of the book for what other codebases call them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .checks import check_sizes
+from .positional import POSITION_SCHEMES
+
+__all__ = ["ACTIVATIONS", "GPTConfig", "GPT_PRESETS", "NORMS"]
+
+# The choices of `GPTConfig.norm` and `GPTConfig.activation` (see blocks.py for what they do).
+NORMS = ("layernorm", "rmsnorm", "none")
+ACTIVATIONS = ("gelu", "relu", "swiglu")
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """The shape of a `GPT`. Defaults: a small model for Tiny Shakespeare with the course's BPE."""
+
+    # The committed BPE tokenizer (data/bpe_tokenizer.json) has 512 tokens.
+    vocab_size: int = 512
+    # Tokens per training sequence, about 120 characters of Shakespeare. A learned position
+    # table has exactly this many rows; the other schemes accept longer inputs.
+    context_length: int = 64
+    # Width of the residual stream: every token is a vector of this many numbers.
+    d_model: int = 64
+    # Transformer blocks stacked; two is the least depth that composes attention patterns.
+    # 0 leaves embedding -> output layer: a bigram model, the bottom rung of the ablations.
+    n_layers: int = 2
+    # Attention heads per block; d_model is split evenly among them (head_dim = d_model / n_heads).
+    n_heads: int = 4
+    # Key/value heads; None means one per query head (multi-head attention). Fewer, shared by
+    # groups of query heads, is grouped-query attention; 1 is multi-query attention.
+    n_kv_heads: int | None = None
+    # Hidden width of the feed-forward network; None means 4 * d_model, GPT-2's ratio.
+    # 0 removes the feed-forward sublayer (and its norm): an attention-only model.
+    d_ff: int | None = None
+    # Where order comes from: "learned", "sinusoidal", "rope", "alibi" or "none" (see positional.py).
+    position: str = "learned"
+    # "layernorm" (GPT-2), "rmsnorm" (Llama), or "none".
+    norm: str = "layernorm"
+    # "pre": norm before each sublayer, inside the residual branch (GPT-2); "post": after the
+    # addition (the original Transformer).
+    norm_placement: str = "pre"
+    # Feed-forward nonlinearity: "gelu" (GPT-2), "relu" (the original), "swiglu" (Llama).
+    activation: str = "gelu"
+    # Residual connections around both sublayers; False only to show why they are there.
+    residual: bool = True
+    # Share the token embedding matrix with the output layer: V * d_model fewer parameters.
+    tie_weights: bool = True
+    # Biases in the linear layers and LayerNorms, as GPT-2 has them.
+    bias: bool = True
+    # Dropout on attention weights and residual branches; 0 because short runs do not overfit.
+    dropout: float = 0.0
+    # RoPE's base: the slowest pair turns once every ~2π · base positions.
+    rope_base: float = 10000.0
+    # Scale the residual-writing projections' init by 1/sqrt(2 n_layers) (GPT-2).
+    scaled_residual_init: bool = True
+
+    def __post_init__(self) -> None:
+        check_sizes(self, ("vocab_size", "context_length", "d_model", "n_heads"))
+        check_sizes(self, ("n_layers",), minimum=0)
+        if self.d_model % self.n_heads:
+            raise ValueError(f"GPTConfig.d_model={self.d_model} is not divisible by n_heads={self.n_heads}: "
+                             "each head gets d_model / n_heads features")
+        kv = self.n_kv_heads
+        if kv is not None and (not isinstance(kv, int) or isinstance(kv, bool)):
+            raise TypeError(f"GPTConfig.n_kv_heads must be an integer or None, got {kv!r}")
+        if kv is not None and (kv <= 0 or self.n_heads % kv):
+            raise ValueError(f"GPTConfig.n_kv_heads={kv!r} must be a positive divisor of n_heads={self.n_heads}")
+        if self.d_ff is not None:
+            check_sizes(self, ("d_ff",), minimum=0)
+        choices = {"position": tuple(POSITION_SCHEMES), "norm": NORMS, "norm_placement": ("pre", "post"),
+                   "activation": ACTIVATIONS}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"GPTConfig.{name}={getattr(self, name)!r}; choose one of {allowed}")
+        paired = {"rope": ("head_dim", self.head_dim), "sinusoidal": ("d_model", self.d_model)}
+        if self.position in paired and paired[self.position][1] % 2:
+            name, size = paired[self.position]
+            raise ValueError(f"GPTConfig: position={self.position!r} pairs features, so {name} must be even, "
+                             f"got {size}")
+        for name in ("residual", "tie_weights", "bias", "scaled_residual_init"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"GPTConfig.{name} must be True or False, got {getattr(self, name)!r}")
+        for name in ("dropout", "rope_base"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise TypeError(f"GPTConfig.{name} must be a number, got {value!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout!r}")
+        if not self.rope_base > 1:
+            raise ValueError(f"GPTConfig.rope_base must be greater than 1, got {self.rope_base!r}")
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    @property
+    def kv_heads(self) -> int:
+        return self.n_heads if self.n_kv_heads is None else self.n_kv_heads
+
+    @property
+    def ff_dim(self) -> int:
+        return 4 * self.d_model if self.d_ff is None else self.d_ff
+
+
+# Named sizes used by the chapters and scripts.
+GPT_PRESETS: dict[str, GPTConfig] = {
+    # Part 2's live experiments: trains a few hundred steps in well under a minute on one core.
+    "tiny": GPTConfig(),
+    # The committed run (python -m llmscratch.scripts.train_gpt shakespeare-small): four layers of
+    # four heads, twice the context; minutes on a CPU.
+    "shakespeare-small": GPTConfig(context_length=128, d_model=128, n_layers=4, n_heads=4),
+}
