@@ -28,7 +28,7 @@ os.environ["RAYON_NUM_THREADS"] = "1"
 import argparse  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
-from typing import Callable  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 
 import tokenizers  # noqa: E402
 from tokenizers import decoders, models, pre_tokenizers, trainers  # noqa: E402
