@@ -84,7 +84,7 @@ def test_errors():
         gradient_norms(model)
     with pytest.raises(ValueError, match="backward"):
         layer_gradient_norms(model)
-    with pytest.raises(ValueError, match="nn.Module"):
+    with pytest.raises(TypeError, match="nn.Module"):
         gradient_norms("not a model")
     with pytest.raises(ValueError, match="ModuleList"):
         layer_gradient_norms(torch.nn.Linear(2, 2))

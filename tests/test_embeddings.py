@@ -22,13 +22,42 @@ def _idx(seed: int = 1) -> torch.Tensor:
 
 @pytest.mark.parametrize("positions", [False, True])
 @pytest.mark.parametrize("hidden_dim", [0, 16])
-def test_shapes(positions, hidden_dim):
+def test_logits_and_loss_by_hand(positions, hidden_dim):
+    """Each window, one slot at a time: h_t = tanh(W (E[x_t] + P[t]) + b) (no tanh layer when
+    hidden_dim=0), logits = U mean_t(h_t) + c, and the loss is -log softmax(logits)[target]."""
     model = _model(positions, hidden_dim)
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():  # biases start at zero; make them count
+        for layer in (model.hidden, model.output):
+            if layer is not None:
+                layer.bias.copy_(torch.randn(layer.bias.shape, generator=g))
     idx = _idx()
-    logits, loss = model(idx)
-    assert logits.shape == (7, 20) and loss is None
-    logits, loss = model(idx, torch.zeros(7, dtype=torch.long))
-    assert loss.ndim == 0
+    targets = torch.randint(20, (7,), generator=g)
+    logits, loss = model(idx, targets)
+    assert logits.shape == (7, 20) and loss.ndim == 0
+    E = model.token_embedding.weight
+    P = model.position_embedding.weight if positions else torch.zeros(5, 8)
+    expected = []
+    for window in idx.tolist():
+        slots = []
+        for t, token in enumerate(window):
+            v = E[token] + P[t]  # (8,)
+            slots.append(torch.tanh(model.hidden.weight @ v + model.hidden.bias) if hidden_dim else v)
+        mean = sum(slots) / len(slots)
+        expected.append(model.output.weight @ mean + model.output.bias)  # (20,)
+    expected = torch.stack(expected)  # (7, 20)
+    torch.testing.assert_close(logits, expected)
+    nll = -torch.log_softmax(expected, dim=-1)[torch.arange(7), targets].mean()
+    torch.testing.assert_close(loss, nll)
+    no_targets = model(idx)
+    torch.testing.assert_close(no_targets[0], logits)
+    assert no_targets[1] is None
+    # Order: a reversed window changes the logits exactly when a tanh layer follows the positions.
+    reversed_logits = model(idx.flip(1))[0]
+    if positions and hidden_dim:
+        assert not torch.allclose(reversed_logits, logits, atol=1e-4)
+    else:
+        torch.testing.assert_close(reversed_logits, logits)
 
 
 @pytest.mark.parametrize(

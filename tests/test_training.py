@@ -204,3 +204,14 @@ def test_the_training_script_records_what_it_did(tmp_path):
     model = MLPLanguageModel(MLPConfig(**saved["model_config"]))
     model.load_state_dict(saved["model"])
     assert model.num_parameters() == result["num_parameters"]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"steps": 10.0}, "TrainConfig.steps must be a positive integer, got 10.0"),
+    ({"batch_size": True}, "TrainConfig.batch_size must be a positive integer, got True"),
+    ({"seed": "42"}, "TrainConfig.seed must be a non-negative integer"),
+    ({"learning_rate": "3e-3"}, "TrainConfig.learning_rate must be a number"),
+])
+def test_wrong_types_are_type_errors(kwargs, message):
+    with pytest.raises(TypeError, match=message):
+        TrainConfig(**kwargs)

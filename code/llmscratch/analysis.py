@@ -66,7 +66,9 @@ def attention_statistics(
     if stacked.ndim != 5 or stacked.shape[-1] != stacked.shape[-2]:
         raise ValueError(f"expected weights of shape (L, B, H, T, T), got {tuple(stacked.shape)}")
     T = stacked.shape[-1]
-    if not isinstance(start, int) or not 1 <= start < T:
+    if not isinstance(start, int) or isinstance(start, bool):
+        raise TypeError(f"start must be an integer with 1 <= start < T = {T}, got {start!r}")
+    if not 1 <= start < T:
         raise ValueError(f"start must be an integer with 1 <= start < T = {T}, got {start!r}")
     w = stacked.detach().double()
     future = ~torch.ones(T, T, dtype=torch.bool, device=w.device).tril()  # (T, T): True where j > i

@@ -38,7 +38,9 @@ def name_windows(
     Python loop over positions: every sequence is laid out in one stream behind
     `context_length` boundary tokens, and the windows are slices of that stream.
     """
-    if not isinstance(context_length, int) or context_length <= 0:
+    if not isinstance(context_length, int) or isinstance(context_length, bool):
+        raise TypeError(f"context_length must be a positive integer, got {context_length!r}")
+    if context_length <= 0:
         raise ValueError(f"context_length must be a positive integer, got {context_length!r}")
     T = context_length
     lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)  # (S,)

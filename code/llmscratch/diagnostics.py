@@ -63,7 +63,7 @@ def gradient_norms(model: nn.Module) -> dict[str, float]:
     {'weight': 5.0, 'bias': 1.0}
     """
     if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     norms = {name: float(p.grad.detach().norm()) for name, p in model.named_parameters() if p.grad is not None}
     if not norms:
         raise ValueError("no parameter has a gradient; call loss.backward() before measuring")

@@ -53,7 +53,9 @@ POSITION_SCHEMES = {
 
 
 def _check_even(name: str, dim: int) -> None:
-    if not isinstance(dim, int) or dim <= 0 or dim % 2:
+    if not isinstance(dim, int) or isinstance(dim, bool):
+        raise TypeError(f"{name} must be a positive even integer (features come in sin/cos pairs), got {dim!r}")
+    if dim <= 0 or dim % 2:
         raise ValueError(f"{name} must be a positive even integer (features come in sin/cos pairs), got {dim!r}")
 
 
@@ -121,7 +123,9 @@ def alibi_slopes(n_heads: int) -> torch.Tensor:
     >>> alibi_slopes(4).tolist()
     [0.25, 0.0625, 0.015625, 0.00390625]
     """
-    if not isinstance(n_heads, int) or n_heads <= 0:
+    if not isinstance(n_heads, int) or isinstance(n_heads, bool):
+        raise TypeError(f"n_heads must be a positive integer, got {n_heads!r}")
+    if n_heads <= 0:
         raise ValueError(f"n_heads must be a positive integer, got {n_heads!r}")
 
     def powers(n: int) -> list[float]:

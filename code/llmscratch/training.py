@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from .checkpoints import CheckpointError, restore_checkpoint, save_checkpoint
+from .checks import check_sizes
 from .progress import progress_bar
 from .runtime import eval_mode
 
@@ -68,11 +69,12 @@ class TrainConfig:
     seed: int = 42
 
     def __post_init__(self) -> None:
-        positive = ("steps", "batch_size", "eval_interval", "eval_batches")
-        for name in positive:
+        check_sizes(self, ("steps", "batch_size", "eval_interval", "eval_batches"))
+        check_sizes(self, ("warmup_steps", "seed"), minimum=0)
+        for name in ("learning_rate", "min_lr_ratio", "weight_decay", "grad_clip"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise TypeError(f"TrainConfig.{name} must be a number, got {value!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"TrainConfig.learning_rate must be positive, got {self.learning_rate!r}")
         if self.warmup_steps < 0 or not 0 <= self.min_lr_ratio <= 1:
