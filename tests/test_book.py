@@ -260,6 +260,7 @@ def test_the_glossary_lists_the_package_vocabulary():
         assert not missing, f"the glossary has no entry for {config.__name__} fields {sorted(missing)}"
     for config in configs[2:]:
         for field in dataclasses.fields(config):
-            assert field.name in code_terms or f"`{config.__name__}.{field.name}`" in text, (config.__name__, field.name)
+            entry = f"`{config.__name__}.{field.name}`"
+            assert field.name in code_terms or entry in text, (config.__name__, field.name)
     names = {name for config in configs for name in dir(config) if not name.startswith("_")}
     assert not code_terms - names, f"glossary entries that no config has: {sorted(code_terms - names)}"

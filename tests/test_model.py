@@ -172,3 +172,11 @@ def test_no_blocks_is_a_bigram_model():
     logits, _ = model(idx)
     torch.testing.assert_close(logits[0, 0], logits[0, 2])
     torch.testing.assert_close(logits[0, 0], logits[1, 2])
+
+
+def test_forward_compiles_as_one_graph():
+    """No host sync in forward (e.g. `int(idx.max())` to check the ids): torch.compile captures it whole."""
+    model = GPT(SMALL)
+    compiled = torch.compile(model, backend="eager", fullgraph=True)
+    idx = torch.randint(SMALL.vocab_size, (2, 6))
+    torch.testing.assert_close(compiled(idx, idx)[1], model(idx, idx)[1])
