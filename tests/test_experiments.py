@@ -1,5 +1,6 @@
 """llmscratch.experiments: the recipes are valid, run_recipe trains and scores what it says, load_trained reloads."""
 
+import json
 import math
 from dataclasses import replace
 
@@ -25,6 +26,8 @@ def test_every_recipe_pairs_a_model_with_data_it_can_score():
         ex.Recipe(data="wikipedia", model=MLPConfig(), train=TrainConfig(), out="data/x")
     with pytest.raises(TypeError, match="Recipe.model"):
         ex.Recipe(data="names", model={"vocab_size": 27}, train=TrainConfig(), out="data/x")
+    with pytest.raises(ValueError, match="'names' is scored with a MLPConfig, got a GPTConfig"):
+        ex.Recipe(data="names", model=GPTConfig(), train=TrainConfig(), out="data/x")
 
 
 def test_run_recipe_on_names_reports_the_exact_loss_of_the_model_it_returns():
@@ -75,6 +78,20 @@ def test_load_trained_names_the_command_when_files_are_missing(monkeypatch, tmp_
 def test_committed_models_reload_with_their_recorded_loss():
     """The committed weights give the validation loss their JSON records (the chapters assert this too)."""
     _need_corpora()
-    model, result = ex.load_trained("names")
+    model, result = ex.load_trained("names")  # verify=True re-scores them
     _, _, xy = ex.names_data(model.context_length)
     assert ex.evaluate_loss(model, *xy["val"]) == pytest.approx(result["loss"]["val"], abs=1e-4)
+
+
+def test_load_trained_refuses_weights_that_do_not_give_the_recorded_loss(monkeypatch, tmp_path):
+    _need_corpora()
+    for suffix in (".pt", ".json"):
+        (tmp_path / f"names_mlp{suffix}").write_bytes((ex.results_dir() / f"names_mlp{suffix}").read_bytes())
+    record = json.loads((tmp_path / "names_mlp.json").read_text())
+    record["loss"]["val"] += 0.01
+    (tmp_path / "names_mlp.json").write_text(json.dumps(record))
+    monkeypatch.setattr(ex, "results_dir", lambda: tmp_path)
+    with pytest.raises(ValueError, match="do not belong together"):
+        ex.load_trained("names")
+    model, _ = ex.load_trained("names", verify=False)
+    assert not model.training

@@ -20,6 +20,7 @@ needs more than one device.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import asdict, dataclass, replace
@@ -41,7 +42,7 @@ from .sampling import generate
 from .tokenizers import CharTokenizer
 from .training import TrainConfig, evaluate_loss, train
 
-__all__ = ["DATA", "RECIPES", "Recipe", "load_trained", "names_data", "run_recipe", "save_run",
+__all__ = ["DATA", "RECIPES", "Recipe", "load_trained", "names_data", "rescore", "run_recipe", "save_run",
            "shakespeare_bpe_splits", "shakespeare_char_data"]
 
 Windows = tuple[torch.Tensor, torch.Tensor]  # every (context, next token) example of a split: (N, T), (N,)
@@ -73,6 +74,11 @@ class Recipe:
             raise TypeError(f"Recipe.model must be an MLPConfig or a GPTConfig, got {type(self.model).__name__}")
         if not isinstance(self.train, TrainConfig):
             raise TypeError(f"Recipe.train must be a TrainConfig, got {type(self.train).__name__}")
+        # A GPT predicts at every position of a token stream; the window models, one token per window.
+        wanted = GPTConfig if self.data == "shakespeare-bpe" else MLPConfig
+        if not isinstance(self.model, wanted):
+            raise ValueError(f"Recipe: data {self.data!r} is scored with a {wanted.__name__}, "
+                             f"got a {type(self.model).__name__}")
 
 
 RECIPES: dict[str, Recipe] = {
@@ -134,12 +140,20 @@ def shakespeare_bpe_splits() -> tuple[BPETokenizer, dict[str, torch.Tensor], dic
     """The committed BPE, and Tiny Shakespeare's token stream cut in order 90/5/5.
 
     Also returns the number of characters each split's tokens decode to, for bits per character.
+    The encoding is done once per process (a few seconds); every call returns fresh tensors.
     """
+    tokenizer, ids, chars = _encoded_shakespeare()
+    parts = dict(zip(("train", "val", "test"), contiguous_split(torch.tensor(ids))))
+    return tokenizer, parts, dict(chars)
+
+
+@functools.lru_cache(maxsize=1)
+def _encoded_shakespeare() -> tuple[BPETokenizer, tuple[int, ...], tuple[tuple[str, int], ...]]:
     tokenizer = BPETokenizer.load(results_dir() / "bpe_tokenizer.json")
-    ids = torch.tensor(tokenizer.encode(load_text("tinyshakespeare")))
-    parts = dict(zip(("train", "val", "test"), contiguous_split(ids)))
-    chars = {name: len(tokenizer.decode(part.tolist())) for name, part in parts.items()}
-    return tokenizer, parts, chars
+    ids = tokenizer.encode(load_text("tinyshakespeare"))
+    parts = dict(zip(("train", "val", "test"), contiguous_split(torch.tensor(ids))))
+    chars = tuple((name, len(tokenizer.decode(part.tolist()))) for name, part in parts.items())
+    return tokenizer, tuple(ids), chars
 
 
 def _samples(model: torch.nn.Module, tokenizer: Any, data: str, seed: int, new_tokens: int) -> list[str]:
@@ -194,9 +208,6 @@ def run_recipe(
     if tokenizer.vocab_size != recipe.model.vocab_size:
         raise ValueError(f"the {recipe.data} tokenizer has {tokenizer.vocab_size} tokens, "
                          f"the model expects vocab_size={recipe.model.vocab_size}")
-    if is_gpt != (recipe.data == "shakespeare-bpe"):
-        raise ValueError(f"this recipe pairs {type(recipe.model).__name__} with data {recipe.data!r}, "
-                         "which run_recipe does not score")
     torch.manual_seed(seed)
     model = GPT(recipe.model) if is_gpt else MLPLanguageModel(recipe.model)
     model.to(device)
@@ -241,9 +252,25 @@ def save_run(out: str | Path, result: dict[str, Any], model: torch.nn.Module) ->
         torch.save({"model_config": asdict(model.config), "model": model.state_dict()}, tmp)
 
 
-def load_trained(recipe: str = "shakespeare-small") -> tuple[MLPLanguageModel | GPT, dict[str, Any]]:
+def rescore(model: MLPLanguageModel | GPT, recipe: str, split: str = "val") -> float:
+    """The exact loss (nats per token) of `model` on a split of `recipe`'s data, as `run_recipe` scores it."""
+    r = RECIPES[recipe]
+    if isinstance(r.model, GPTConfig):
+        _, parts, _ = shakespeare_bpe_splits()
+        return float(position_losses(model, parts[split], model.config.context_length).mean())
+    make = names_data if r.data == "names" else shakespeare_char_data
+    _, _, xy = make(model.context_length)
+    return evaluate_loss(model, *xy[split])
+
+
+def load_trained(
+    recipe: str = "shakespeare-small", verify: bool = True
+) -> tuple[MLPLanguageModel | GPT, dict[str, Any]]:
     """The committed model of a recipe, in evaluation mode, and its JSON result.
 
+    With `verify` (the default) the weights are scored again on the validation split
+    (`rescore`), and a loss that differs from the recorded one by more than 1e-4 nats raises
+    `ValueError`: weights and record that do not belong together are never used silently.
     Raises `FileNotFoundError` naming the command that makes the files if they are missing.
     """
     if recipe not in RECIPES:
@@ -262,4 +289,11 @@ def load_trained(recipe: str = "shakespeare-small") -> tuple[MLPLanguageModel | 
     else:
         model = MLPLanguageModel(MLPConfig(**state["model_config"]))
     model.load_state_dict(state["model"])
-    return model.eval(), json.loads(out.with_suffix(".json").read_text())
+    model.eval()
+    result = json.loads(out.with_suffix(".json").read_text())
+    if verify:
+        loss, recorded = rescore(model, recipe), result["loss"]["val"]
+        if abs(loss - recorded) > 1e-4:
+            raise ValueError(f"{out}.pt scores {loss:.5f} nats per token on the validation split, but "
+                             f"{out}.json records {recorded:.5f}: the weights and the record do not belong together")
+    return model, result
