@@ -22,13 +22,10 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .runtime import eval_mode
+from .runtime import device_of, eval_mode
 
 __all__ = ["bits_per_char", "position_losses", "shuffled_prefix_loss", "token_nlls"]
 
-
-def _device_of(model: torch.nn.Module) -> torch.device:
-    return next((p.device for p in model.parameters()), torch.device("cpu"))
 
 
 @torch.no_grad()
@@ -53,7 +50,7 @@ def token_nlls(
         raise ValueError(f"context has {len(context)} tokens; the model needs {T} before the first")
     stream = torch.cat([context[len(context) - T :], ids])  # (T + N,)
     windows = stream.unfold(0, T, 1)[:-1]  # (N, T): windows[i] = the T tokens before ids[i]
-    device = _device_of(model)
+    device = device_of(model)
     out = []
     with eval_mode(model):
         for i in range(0, len(ids), batch_size):
@@ -101,7 +98,7 @@ def position_losses(model: torch.nn.Module, stream: torch.Tensor, length: int, b
     if n == 0:
         raise ValueError(f"a stream of {len(stream)} tokens holds no sequence of {length} + 1")
     pieces = stream[: n * (length + 1)].view(n, length + 1)  # (n, length + 1)
-    device = _device_of(model)
+    device = device_of(model)
     total = torch.zeros(length, dtype=torch.float64)
     with eval_mode(model):
         for i in range(0, n, batch_size):
@@ -135,7 +132,7 @@ def shuffled_prefix_loss(
     order = torch.stack([torch.randperm(length - 1, generator=g) for _ in range(n)])  # (n, length - 1)
     shuffled = pieces.clone()
     shuffled[:, : length - 1] = torch.gather(pieces[:, : length - 1], 1, order)
-    device = _device_of(model)
+    device = device_of(model)
     losses = []
     with eval_mode(model):
         for seqs in (pieces, shuffled):

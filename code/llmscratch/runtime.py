@@ -24,7 +24,7 @@ from contextlib import contextmanager
 
 import torch
 
-__all__ = ["DEVICES", "eval_mode", "resolve_device"]
+__all__ = ["DEVICES", "device_of", "eval_mode", "resolve_device"]
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -38,6 +38,11 @@ def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
         yield model
     finally:
         model.train(was_training)
+
+
+def device_of(model: torch.nn.Module) -> torch.device:
+    """The device of the model's first parameter: where its inputs must go (the CPU without parameters)."""
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
 
 
 def resolve_device(name: str = "auto") -> torch.device:

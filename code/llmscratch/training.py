@@ -33,7 +33,7 @@ import torch
 from .checkpoints import CheckpointError, restore_checkpoint, save_checkpoint
 from .checks import check_sizes
 from .progress import progress_bar
-from .runtime import eval_mode
+from .runtime import device_of, eval_mode
 
 __all__ = ["CheckpointError", "History", "TrainConfig", "evaluate_loss", "learning_rate_at", "train"]
 
@@ -142,7 +142,7 @@ def learning_rate_at(step: int, cfg: TrainConfig) -> float:
 @torch.no_grad()
 def evaluate_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 8192) -> float:
     """The exact mean loss of `model` over all examples (x, y), in evaluation mode."""
-    device = _device_of(model)
+    device = device_of(model)
     total = 0.0
     with eval_mode(model):
         for i in range(0, len(x), batch_size):
@@ -155,7 +155,7 @@ def evaluate_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batc
 @torch.no_grad()
 def _estimate(model: torch.nn.Module, batches: Batches, cfg: TrainConfig, step: int) -> tuple[float, float]:
     """Mean loss over `eval_batches` batches of each split; its own generator, seeded by step."""
-    device = _device_of(model)
+    device = device_of(model)
     out = []
     with eval_mode(model):
         for split in ("train", "val"):
@@ -167,10 +167,6 @@ def _estimate(model: torch.nn.Module, batches: Batches, cfg: TrainConfig, step: 
             out.append(sum(losses) / len(losses))
     return out[0], out[1]
 
-
-def _device_of(model: torch.nn.Module) -> torch.device:
-    """The device of the model's first parameter (the CPU for a model without parameters)."""
-    return next((p.device for p in model.parameters()), torch.device("cpu"))
 
 
 def _optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -209,7 +205,7 @@ def train(
     generator = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     optimizer = _optimizer(model, cfg)
-    device = _device_of(model)
+    device = device_of(model)
     history, start = History(), 0
     path = Path(checkpoint) if checkpoint is not None else None
     run = {"model": model, "optimizer": optimizer, "train_config": asdict(cfg), "batch_rng": generator}
