@@ -27,7 +27,6 @@ from .runtime import device_of, eval_mode
 __all__ = ["bits_per_char", "position_losses", "shuffled_prefix_loss", "token_nlls"]
 
 
-
 @torch.no_grad()
 def token_nlls(
     model: torch.nn.Module, ids: torch.Tensor, context: torch.Tensor, batch_size: int = 8192

@@ -168,7 +168,6 @@ def _estimate(model: torch.nn.Module, batches: Batches, cfg: TrainConfig, step: 
     return out[0], out[1]
 
 
-
 def _optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
     # Decay matrices and embedding tables; leave biases and norm gains alone, since shrinking
     # them toward 0 is not a simpler model, only a shifted one.
