@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from llmscratch import GPT, GPTConfig, TrainConfig, data, parameter_formula
+from llmscratch import GPT, GPTConfig, TrainConfig, data, parameter_formula, resolve_device
 
 
 def _need_shakespeare():
@@ -21,12 +21,13 @@ def test_train_gpt_writes_a_reloadable_result(tmp_path):
 
     out = tmp_path / "gpt"
     assert main(["shakespeare-small", "--steps", "2", "--out", str(out), "--no-progress",
-                 "--eval-tokens", "3000", "--sample-tokens", "5", "--eval-batches", "1"]) == 0
+                 "--eval-tokens", "3000", "--sample-tokens", "5", "--eval-batches", "1", "--device", "auto"]) == 0
     result = json.loads(out.with_suffix(".json").read_text())
     assert set(result["loss"]) == set(result["bits_per_char"]) == {"train", "val", "test"}
     # Two steps barely move a model that starts at ln(512) nats per token.
     assert all(abs(v - math.log(512)) < 1.0 for v in result["loss"].values())
     assert result["provenance"]["seed"] == 42 and result["train_config"]["steps"] == 2
+    assert result["provenance"]["device"] == str(resolve_device("auto"))
     saved = torch.load(out.with_suffix(".pt"), weights_only=True)
     model = GPT(GPTConfig(**saved["model_config"]))
     model.load_state_dict(saved["model"])
