@@ -17,7 +17,7 @@ MODULES = sorted(
 WITH_EXAMPLES = {
     "llmscratch.analysis", "llmscratch.attention", "llmscratch.bigram", "llmscratch.blocks",
     "llmscratch.bpe.pretokenization", "llmscratch.bpe.tokenizer", "llmscratch.bpe.train", "llmscratch.checks",
-    "llmscratch.config", "llmscratch.data", "llmscratch.datasets", "llmscratch.diagnostics",
+    "llmscratch.config", "llmscratch.data", "llmscratch.decoding", "llmscratch.datasets", "llmscratch.diagnostics",
     "llmscratch.embeddings", "llmscratch.evaluation", "llmscratch.fileio", "llmscratch.memory", "llmscratch.mlp",
     "llmscratch.model", "llmscratch.positional", "llmscratch.provenance", "llmscratch.runtime",
     "llmscratch.sampling", "llmscratch.tokenizers", "llmscratch.training", "llmscratch.viz",

@@ -11,6 +11,7 @@ from .checkpoints import CheckpointError
 from .config import GPT_PRESETS, GPTConfig
 from .data import DATASETS, DataError, load_text, train_val_test_split
 from .datasets import PairBatches, TextBatches, contiguous_split, get_batch, name_windows, stream_windows
+from .decoding import beam_search
 from .diagnostics import gradient_norms, layer_gradient_norms
 from .embeddings import BagOfEmbeddingsConfig, BagOfEmbeddingsLM
 from .evaluation import bits_per_char, position_losses, token_nlls
@@ -46,6 +47,7 @@ __all__ = [
     "TrainConfig",
     "contiguous_split",
     "evaluate_loss",
+    "beam_search",
     "generate",
     "get_batch",
     "learning_rate_at",
