@@ -1,6 +1,7 @@
 """llmscratch.training: it learns, it is a function of its seed, and a checkpoint resumes exactly."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ from llmscratch import (
     MLPConfig,
     MLPLanguageModel,
     PairBatches,
+    TextBatches,
     TrainConfig,
     evaluate_loss,
     learning_rate_at,
@@ -215,3 +217,55 @@ def test_the_training_script_records_what_it_did(tmp_path):
 def test_wrong_types_are_type_errors(kwargs, message):
     with pytest.raises(TypeError, match=message):
         TrainConfig(**kwargs)
+
+
+def test_gradient_accumulation_equals_the_large_batch():
+    """Four micro-batches of 8 with accumulation give the update of one batch of 32 (in float64, to 1e-10)."""
+    from llmscratch import GPT, GPTConfig
+
+    data = torch.randint(50, (4096,), generator=torch.Generator().manual_seed(0))
+    # TextBatches draws 32 windows exactly as it draws four times 8 from the same generator.
+    batches = TextBatches({"train": data, "val": data}, 8, every_position=True)
+    g = torch.Generator().manual_seed(1)
+    first = batches("train", 32, g)[0]
+    g = torch.Generator().manual_seed(1)
+    assert torch.equal(first, torch.cat([batches("train", 8, g)[0] for _ in range(4)]))
+
+    config = GPTConfig(vocab_size=50, context_length=8, d_model=16, n_layers=1, n_heads=2)
+    results = []
+    for batch_size, accumulation in [(32, 1), (8, 4)]:
+        torch.manual_seed(0)
+        model = GPT(config).double()
+        cfg = TrainConfig(steps=5, batch_size=batch_size, accumulation_steps=accumulation, warmup_steps=1,
+                          eval_interval=100, eval_batches=1)
+        history = train(model, batches, cfg, progress=False)
+        results.append((model, history))
+    (big, big_history), (small, small_history) = results
+    for p, q in zip(big.parameters(), small.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-10)
+    assert big_history.train_loss == pytest.approx(small_history.train_loss, abs=1e-10)
+    # And it is not trivially so: one micro-batch of 8 alone gives a different update.
+    torch.manual_seed(0)
+    alone = GPT(config).double()
+    train(alone, batches, TrainConfig(steps=5, batch_size=8, warmup_steps=1, eval_interval=100,
+                                            eval_batches=1), progress=False)
+    assert not torch.allclose(alone.lm_head.weight, big.lm_head.weight)
+
+
+def test_a_checkpoint_from_before_accumulation_resumes(tmp_path):
+    """A checkpoint written before TrainConfig had accumulation_steps (one micro-batch per update) resumes
+    exactly under accumulation_steps=1, and is refused under any other value."""
+    batches, _, _ = toy_data()
+    full = make_model()
+    full_history = train(full, batches, CFG, progress=False)
+    path = tmp_path / "ckpt.pt"
+    train(make_model(), batches, CFG, checkpoint=path, stop_after=15, progress=False)
+    state = torch.load(path, weights_only=True)
+    del state["train_config"]["accumulation_steps"]  # as an older checkpoint has it
+    torch.save(state, path)
+    resumed = make_model(seed=5)
+    assert train(resumed, batches, CFG, checkpoint=path, resume=True, progress=False) == full_history
+    assert same_state(full, resumed)
+    with pytest.raises(CheckpointError, match="accumulation_steps: 1 there, 2 here"):
+        train(make_model(), batches, replace(CFG, accumulation_steps=2), checkpoint=path, resume=True,
+              progress=False)

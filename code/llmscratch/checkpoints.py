@@ -29,6 +29,8 @@ __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CheckpointError", "load_c
 
 CHECKPOINT_FORMAT = "llmscratch.checkpoint"
 CHECKPOINT_VERSION = 1
+# TrainConfig fields added after version 1 checkpoints were written, with the behaviour those had.
+PREDATED_DEFAULTS = {"accumulation_steps": 1}
 
 
 class CheckpointError(ValueError):
@@ -98,7 +100,8 @@ def restore_checkpoint(
     """
     state = load_checkpoint(path)
     try:
-        saved = state["train_config"]
+        # A field the checkpoint predates must still have the value that checkpoint ran with.
+        saved = {**PREDATED_DEFAULTS, **state["train_config"]}
         differ = [k for k in train_config if _plain(saved.get(k)) != _plain(train_config[k])]
         if differ:
             detail = ", ".join(f"{k}: {saved.get(k)!r} there, {train_config[k]!r} here" for k in differ)

@@ -3,7 +3,8 @@
     history = train(model, batches, TrainConfig(steps=2000))
 
 What it does, and nothing more: AdamW with a learning rate that warms up linearly and then
-decays along a cosine; weight decay on matrices only; gradient clipping; a periodic estimate of
+decays along a cosine; weight decay on matrices only; gradient clipping; gradient accumulation
+(`accumulation_steps` micro-batches per update); a periodic estimate of
 the loss on the "train" and "val" splits; a progress bar; and checkpoints.
 
 Reproducible by construction. All randomness of a run comes from two sources seeded from
@@ -14,7 +15,7 @@ the optimizer, the step, the history and the random states, and is written atomi
 after step k and resuming gives bit-identical weights to a run that never stopped. The batches
 are moved to the device the model is on, so the same loop runs on a CPU or a GPU.
 
-Left out: mixed precision, several devices, gradient accumulation; Part 3 revisits the loop.
+Left out: mixed precision and several devices; Part 3 revisits the loop.
 
 References: Kingma & Ba, "Adam" (ICLR 2015); Loshchilov & Hutter, "Decoupled Weight Decay
 Regularization" (ICLR 2019), and "SGDR" (ICLR 2017) for the cosine schedule.
@@ -67,9 +68,12 @@ class TrainConfig:
     eval_batches: int = 20
     # The one seed behind batch order and dropout; a run is a function of it.
     seed: int = 42
+    # Micro-batches whose gradients are summed before each update: an update then sees
+    # batch_size * accumulation_steps examples while memory holds batch_size at a time.
+    accumulation_steps: int = 1
 
     def __post_init__(self) -> None:
-        check_sizes(self, ("steps", "batch_size", "eval_interval", "eval_batches"))
+        check_sizes(self, ("steps", "batch_size", "eval_interval", "eval_batches", "accumulation_steps"))
         check_sizes(self, ("warmup_steps", "seed"), minimum=0)
         for name in ("learning_rate", "min_lr_ratio", "weight_decay", "grad_clip"):
             value = getattr(self, name)
@@ -227,15 +231,22 @@ def train(
         lr = learning_rate_at(step, cfg)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        x, y = batches("train", cfg.batch_size, generator)
-        _, loss = model(x.to(device), y.to(device))
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss_sum = 0.0
+        for _ in range(cfg.accumulation_steps):
+            x, y = batches("train", cfg.batch_size, generator)
+            _, loss = model(x.to(device), y.to(device))
+            if cfg.accumulation_steps > 1:
+                # Each micro-batch's mean loss, divided by their number, sums to the mean over all of
+                # them: the same gradient as one batch of batch_size * accumulation_steps examples.
+                loss = loss / cfg.accumulation_steps
+            loss.backward()
+            loss_sum += loss.item()
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
         step += 1
-        history.record_step(step, lr, loss.item())
+        history.record_step(step, lr, loss_sum)
         bar.update(1)
         if not math.isfinite(history.train_loss[-1]):
             bar.close()
