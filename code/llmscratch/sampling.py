@@ -46,7 +46,7 @@ import torch.nn.functional as F
 
 from .runtime import eval_mode
 
-__all__ = ["banned_ngram_tokens", "generate", "min_p_mask", "next_token_probs", "penalize_repetition",
+__all__ = ["banned_ngram_tokens", "generate", "last_logits", "min_p_mask", "next_token_probs", "penalize_repetition",
            "top_k_mask", "top_p_mask"]
 
 
