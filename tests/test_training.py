@@ -261,7 +261,9 @@ def test_a_checkpoint_from_before_accumulation_resumes(tmp_path):
     path = tmp_path / "ckpt.pt"
     train(make_model(), batches, CFG, checkpoint=path, stop_after=15, progress=False)
     state = torch.load(path, weights_only=True)
-    del state["train_config"]["accumulation_steps"]  # as an older checkpoint has it
+    for name in ("accumulation_steps", "precision", "keep_best"):  # as an older checkpoint has it
+        del state["train_config"][name]
+    del state["extras"]
     torch.save(state, path)
     resumed = make_model(seed=5)
     assert train(resumed, batches, CFG, checkpoint=path, resume=True, progress=False) == full_history
@@ -269,3 +271,47 @@ def test_a_checkpoint_from_before_accumulation_resumes(tmp_path):
     with pytest.raises(CheckpointError, match="accumulation_steps: 1 there, 2 here"):
         train(make_model(), batches, replace(CFG, accumulation_steps=2), checkpoint=path, resume=True,
               progress=False)
+
+
+def test_keep_best_ends_with_the_weights_of_the_lowest_estimate():
+    """On a model that overfits, keep_best returns the weights it had at its best validation estimate."""
+    batches, _, _ = toy_data()
+    cfg = replace(CFG, steps=60, eval_interval=5, learning_rate=3e-2, keep_best=True)
+    model = make_model(dropout=0.0)
+    history = train(model, batches, cfg, progress=False)
+    best = min(range(len(history.eval_val)), key=history.eval_val.__getitem__)
+    assert history.best_step == history.eval_step[best]
+    assert history.curve()["best_step"] == history.best_step
+    again = make_model(dropout=0.0)  # the same run, stopped at the best step
+    train(again, batches, replace(cfg, keep_best=False), stop_after=history.best_step, progress=False)
+    assert same_state(again, model)
+    plain = make_model(dropout=0.0)
+    plain_history = train(plain, batches, replace(cfg, keep_best=False), progress=False)
+    assert plain_history.train_loss == history.train_loss  # keeping the best never changes the run
+    assert plain_history.best_step is None
+    assert same_state(plain, model) == (history.best_step == cfg.steps)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_and_resumes_exactly(tmp_path, precision):
+    """Autocast changes the arithmetic, not the outcome's quality; keep_best and (for fp16) the loss
+    scaler travel in the checkpoint, so a resumed run is still bit-identical."""
+    batches, X, Y = toy_data()
+    cfg = replace(CFG, precision=precision, keep_best=True)
+    full, reference = make_model(), make_model()
+    full_history = train(full, batches, cfg, progress=False)
+    reference_history = train(reference, batches, replace(cfg, precision="fp32"), progress=False)
+    assert full_history.train_loss != reference_history.train_loss  # it did run in another format
+    assert all(math.isfinite(v) for v in full_history.train_loss)
+    assert abs(evaluate_loss(full, X, Y) - evaluate_loss(reference, X, Y)) < 0.2
+    path = tmp_path / "ckpt.pt"
+    train(make_model(), batches, cfg, checkpoint=path, stop_after=23, progress=False)
+    resumed = make_model(seed=3)
+    assert train(resumed, batches, cfg, checkpoint=path, resume=True, progress=False) == full_history
+    assert same_state(resumed, full)
+
+
+@pytest.mark.parametrize("kwargs, error", [({"precision": "fp8"}, ValueError), ({"keep_best": 1}, TypeError)])
+def test_bad_precision_or_keep_best(kwargs, error):
+    with pytest.raises(error, match=next(iter(kwargs))):
+        TrainConfig(**kwargs)

@@ -30,7 +30,7 @@ __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CheckpointError", "load_c
 CHECKPOINT_FORMAT = "llmscratch.checkpoint"
 CHECKPOINT_VERSION = 1
 # TrainConfig fields added after version 1 checkpoints were written, with the behaviour those had.
-PREDATED_DEFAULTS = {"accumulation_steps": 1}
+PREDATED_DEFAULTS = {"accumulation_steps": 1, "precision": "fp32", "keep_best": False}
 
 
 class CheckpointError(ValueError):
@@ -46,8 +46,13 @@ def save_checkpoint(
     step: int,
     history: dict[str, list],
     batch_rng: torch.Generator,
+    extras: dict[str, Any] | None = None,
 ) -> None:
-    """Write the state of a training run to `path`, atomically."""
+    """Write the state of a training run to `path`, atomically.
+
+    `extras` holds whatever else the run must carry to continue exactly: the best weights so
+    far, a gradient scaler's state. It is handed back by `restore_checkpoint`.
+    """
     state = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
@@ -59,6 +64,7 @@ def save_checkpoint(
         "batch_rng": batch_rng.get_state(),
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "extras": extras or {},
     }
     with atomic_path(Path(path)) as tmp:
         torch.save(state, tmp)
@@ -92,8 +98,8 @@ def restore_checkpoint(
     optimizer: torch.optim.Optimizer,
     train_config: dict[str, Any],
     batch_rng: torch.Generator,
-) -> tuple[int, dict[str, list]]:
-    """Load the checkpoint at `path` into the run's objects; return its step and history.
+) -> tuple[int, dict[str, list], dict[str, Any]]:
+    """Load the checkpoint at `path` into the run's objects; return its step, history and extras.
 
     The checkpoint must have been written with the same `train_config` and for a model with
     the same parameters, else `CheckpointError` says what differs.
@@ -115,7 +121,7 @@ def restore_checkpoint(
         torch.set_rng_state(state["torch_rng"])
         if state.get("cuda_rng") and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
-        return int(state["step"]), state["history"]
+        return int(state["step"]), state["history"], state.get("extras", {})
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError) as err:

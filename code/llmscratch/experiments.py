@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from .data import DataError, load_text, results_dir, train_val_test_split
 from .datasets import PairBatches, TextBatches, contiguous_split, name_windows, stream_windows
 from .evaluation import position_losses
 from .fileio import atomic_path, atomic_write_text
+from .flops import matmul_peak, training_flops_per_token, utilization
 from .mlp import MLP_PRESETS, MLPConfig, MLPLanguageModel
 from .model import GPT
 from .provenance import to_json
@@ -66,6 +68,9 @@ class Recipe:
     # Steps between resumable checkpoints when the script is given --checkpoint: about every
     # five minutes of the CPU run, so a crash loses little.
     checkpoint_interval: int = 1000
+    # Store the weights in float16 (half the file). The run is scored after rounding them, so
+    # the recorded losses are those of the weights on disk.
+    half_weights: bool = False
 
     def __post_init__(self) -> None:
         if self.data not in DATA:
@@ -113,6 +118,20 @@ RECIPES: dict[str, Recipe] = {
                           weight_decay=0.1, eval_interval=250, eval_batches=20, seed=42),
         out="data/gpt_shakespeare_small",
         checkpoint_interval=250,
+    ),
+    # The course model, which Parts 4 and 5 load instead of training (llmscratch.course).
+    # About 80 minutes on two CPU threads. 4.9 M parameters see the ~0.48 M training tokens
+    # about 15 times: dropout 0.2 and weight decay 0.1 hold off overfitting, and keep_best
+    # returns the weights of the lowest validation estimate if it comes anyway. A context of
+    # 256 tokens (about 600 characters) leaves room for long-context and instruction chapters.
+    "course": Recipe(
+        data="shakespeare-bpe",
+        model=GPTConfig(context_length=256, d_model=256, n_layers=6, n_heads=8, dropout=0.2),
+        train=TrainConfig(steps=1800, batch_size=16, learning_rate=1e-3, warmup_steps=100, min_lr_ratio=0.1,
+                          weight_decay=0.1, eval_interval=100, eval_batches=10, seed=42, keep_best=True),
+        out="data/course_model",
+        checkpoint_interval=100,
+        half_weights=True,
     ),
 }
 
@@ -211,9 +230,13 @@ def run_recipe(
     torch.manual_seed(seed)
     model = GPT(recipe.model) if is_gpt else MLPLanguageModel(recipe.model)
     model.to(device)
+    started = time.perf_counter()
     history = train(model, batches, recipe.train, checkpoint=checkpoint, checkpoint_interval=recipe.checkpoint_interval,
                     resume=resume, progress=progress, desc=desc)
+    train_seconds = time.perf_counter() - started
     model.cpu().eval()
+    if recipe.half_weights:
+        model.half().float()  # round every weight to float16, as the file will hold it
     result: dict[str, Any] = {}
     if is_gpt:
         T = recipe.model.context_length
@@ -239,17 +262,33 @@ def run_recipe(
     else:
         result["examples"] = {name: len(y) for name, (_, y) in xy.items()}
     result["curve"] = history.curve()
+    sequence = recipe.model.context_length if is_gpt else 1  # a GPT trains on every position
+    tokens = recipe.train.steps * recipe.train.batch_size * recipe.train.accumulation_steps * sequence
+    # Wall time of this process's training (a resumed run counts only its own part).
+    result["training"] = {"tokens_seen": tokens, "seconds": round(train_seconds, 1), "resumed": resume}
+    if is_gpt and not resume and torch.device(device).type == "cpu":
+        # Model-FLOPs utilization against this machine's measured float32 matmul peak (flops.py);
+        # evaluation steps count as time but not as training FLOPs, so this is a lower bound.
+        peak = matmul_peak(dtype=torch.bfloat16 if recipe.train.precision == "bf16" else torch.float32)
+        per_second = tokens / train_seconds
+        result["training"].update(tokens_per_second=round(per_second), matmul_peak_gflops=round(peak / 1e9, 1),
+                                  training_flops_per_token=training_flops_per_token(recipe.model),
+                                  mfu=round(utilization(per_second, recipe.model, peak), 4))
     default_tokens = {"names": 30, "shakespeare-chars": 300, "shakespeare-bpe": 200}[recipe.data]
     result["samples"] = _samples(model, tokenizer, recipe.data, seed, sample_tokens or default_tokens)
     return model, result
 
 
-def save_run(out: str | Path, result: dict[str, Any], model: torch.nn.Module) -> None:
-    """Write ``out.json`` (the result) and ``out.pt`` (the model's config and weights), atomically."""
+def save_run(out: str | Path, result: dict[str, Any], model: torch.nn.Module, half: bool = False) -> None:
+    """Write ``out.json`` (the result) and ``out.pt`` (the model's config and weights), atomically.
+
+    With `half` the weights are stored in float16; `load_trained` reads them back as float32.
+    """
     out = Path(out)
     atomic_write_text(out.with_suffix(".json"), to_json(result) + "\n")
+    weights = {k: v.half() if half and v.is_floating_point() else v for k, v in model.state_dict().items()}
     with atomic_path(out.with_suffix(".pt")) as tmp:
-        torch.save({"model_config": asdict(model.config), "model": model.state_dict()}, tmp)
+        torch.save({"model_config": asdict(model.config), "model": weights}, tmp)
 
 
 def rescore(model: MLPLanguageModel | GPT, recipe: str, split: str = "val") -> float:

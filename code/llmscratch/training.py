@@ -4,8 +4,10 @@
 
 What it does, and nothing more: AdamW with a learning rate that warms up linearly and then
 decays along a cosine; weight decay on matrices only; gradient clipping; gradient accumulation
-(`accumulation_steps` micro-batches per update); a periodic estimate of
-the loss on the "train" and "val" splits; a progress bar; and checkpoints.
+(`accumulation_steps` micro-batches per update); mixed precision (`precision`, see
+`llmscratch.runtime.autocast`); a periodic estimate of the loss on the "train" and "val"
+splits, optionally keeping the weights of the best one (`keep_best`); a progress bar; and
+checkpoints.
 
 Reproducible by construction. All randomness of a run comes from two sources seeded from
 `TrainConfig.seed`: a generator that draws the batches, and torch's global generator (dropout).
@@ -13,9 +15,11 @@ Evaluation draws from its own generator, seeded by the step, so evaluating more 
 never changes the training trajectory. A checkpoint (`llmscratch.checkpoints`) holds the model,
 the optimizer, the step, the history and the random states, and is written atomically: stopping
 after step k and resuming gives bit-identical weights to a run that never stopped. The batches
-are moved to the device the model is on, so the same loop runs on a CPU or a GPU.
+are moved to the device the model is on, so the same loop runs on a CPU, a CUDA GPU or an
+Apple GPU.
 
-Left out: mixed precision and several devices; Part 3 revisits the loop.
+Left out: several devices (see the scaling-out chapter), learning-rate finders, and schedules
+other than warm-up plus cosine.
 
 References: Kingma & Ba, "Adam" (ICLR 2015); Loshchilov & Hutter, "Decoupled Weight Decay
 Regularization" (ICLR 2019), and "SGDR" (ICLR 2017) for the cosine schedule.
@@ -34,7 +38,7 @@ import torch
 from .checkpoints import CheckpointError, restore_checkpoint, save_checkpoint
 from .checks import check_sizes
 from .progress import progress_bar
-from .runtime import device_of, eval_mode
+from .runtime import PRECISIONS, autocast, device_of, eval_mode
 
 __all__ = ["CheckpointError", "History", "TrainConfig", "evaluate_loss", "learning_rate_at", "train"]
 
@@ -71,6 +75,12 @@ class TrainConfig:
     # Micro-batches whose gradients are summed before each update: an update then sees
     # batch_size * accumulation_steps examples while memory holds batch_size at a time.
     accumulation_steps: int = 1
+    # Number format of the forward pass: "fp32", or mixed "bf16" / "fp16" (runtime.autocast).
+    # Mixed precision pays only where the hardware multiplies the short format natively.
+    precision: str = "fp32"
+    # End with the weights of the lowest validation estimate rather than the last: a long run
+    # that begins to overfit still returns its best model, as early stopping would.
+    keep_best: bool = False
 
     def __post_init__(self) -> None:
         check_sizes(self, ("steps", "batch_size", "eval_interval", "eval_batches", "accumulation_steps"))
@@ -85,6 +95,10 @@ class TrainConfig:
             raise ValueError("TrainConfig.warmup_steps must be >= 0 and min_lr_ratio in [0, 1]")
         if self.weight_decay < 0 or self.grad_clip < 0:
             raise ValueError("TrainConfig.weight_decay and grad_clip must be >= 0")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"TrainConfig.precision={self.precision!r}; choose one of {PRECISIONS}")
+        if not isinstance(self.keep_best, bool):
+            raise TypeError(f"TrainConfig.keep_best must be True or False, got {self.keep_best!r}")
 
 
 @dataclass
@@ -97,6 +111,7 @@ class History:
     eval_step: list[int] = field(default_factory=list)  # steps at which the loss was estimated
     eval_train: list[float] = field(default_factory=list)
     eval_val: list[float] = field(default_factory=list)
+    best_step: int | None = None  # with keep_best: the estimate whose weights the run ended with
 
     def record_step(self, step: int, lr: float, loss: float) -> None:
         """One update: its number (from 1), its learning rate and its batch's loss."""
@@ -118,9 +133,12 @@ class History:
         for i in range(0, n - block + 1, block):
             steps.append(self.step[i + block - 1])
             losses.append(round(sum(self.train_loss[i : i + block]) / block, 5))
-        return {"step": steps, "train_loss_block_mean": losses, "eval_step": self.eval_step,
-                "eval_train": [round(v, 5) for v in self.eval_train],
-                "eval_val": [round(v, 5) for v in self.eval_val]}
+        curve = {"step": steps, "train_loss_block_mean": losses, "eval_step": self.eval_step,
+                 "eval_train": [round(v, 5) for v in self.eval_train],
+                 "eval_val": [round(v, 5) for v in self.eval_val]}
+        if self.best_step is not None:
+            curve["best_step"] = self.best_step
+        return curve
 
 
 def learning_rate_at(step: int, cfg: TrainConfig) -> float:
@@ -201,7 +219,9 @@ def train(
     "val" (see `llmscratch.datasets`). With a `checkpoint` path, a checkpoint is written every
     `checkpoint_interval` steps (if > 0), when stopping early, and at the end; `resume=True`
     continues from it (it must exist and match the model and `cfg`). `stop_after` ends the run
-    after that many steps in total, as an interruption would.
+    after that many steps in total, as an interruption would. With ``cfg.keep_best`` a run that
+    completes leaves the model with the weights of its lowest validation estimate (the final
+    checkpoint still holds the last weights, as a checkpoint must).
     """
     if resume and checkpoint is None:
         raise ValueError("resume=True needs a checkpoint path")
@@ -209,20 +229,33 @@ def train(
     torch.manual_seed(cfg.seed)
     optimizer = _optimizer(model, cfg)
     device = device_of(model)
-    history, start = History(), 0
+    # float16's narrow range lets small gradients underflow to 0: scale the loss up before
+    # backward and the gradients down before the update, skipping updates that overflowed.
+    scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" else None
+    history, start, best = History(), 0, None
     path = Path(checkpoint) if checkpoint is not None else None
     run = {"model": model, "optimizer": optimizer, "train_config": asdict(cfg), "batch_rng": generator}
     if resume:
-        start, saved = restore_checkpoint(path, **run)
-        history = History(**saved)
+        start, saved, extras = restore_checkpoint(path, **run)
+        history, best = History(**saved), extras.get("best")
+        if scaler is not None and "scaler" in extras:
+            scaler.load_state_dict(extras["scaler"])
+
+    def save(step: int) -> None:
+        extras = {"best": best, **({"scaler": scaler.state_dict()} if scaler is not None else {})}
+        save_checkpoint(path, step=step, history=asdict(history), extras=extras, **run)
     end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
     model.train()
     bar = progress_bar(cfg.steps, start, desc, enabled=progress)
 
     def estimate(step: int) -> None:
+        nonlocal best
         train_loss, val_loss = _estimate(model, batches, cfg, step)
         history.record_eval(step, train_loss, val_loss)
         bar.set_postfix_str(f"train {train_loss:.3f} val {val_loss:.3f}", refresh=False)
+        if cfg.keep_best and (best is None or val_loss < best["val"]):
+            weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            best = {"step": step, "val": val_loss, "model": weights}
 
     step = start
     while step < end:
@@ -235,16 +268,23 @@ def train(
         loss_sum = 0.0
         for _ in range(cfg.accumulation_steps):
             x, y = batches("train", cfg.batch_size, generator)
-            _, loss = model(x.to(device), y.to(device))
+            with autocast(device, cfg.precision):
+                _, loss = model(x.to(device), y.to(device))
             if cfg.accumulation_steps > 1:
                 # Each micro-batch's mean loss, divided by their number, sums to the mean over all of
                 # them: the same gradient as one batch of batch_size * accumulation_steps examples.
                 loss = loss / cfg.accumulation_steps
-            loss.backward()
+            (loss if scaler is None else scaler.scale(loss)).backward()
             loss_sum += loss.item()
+        if scaler is not None:
+            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
+        if scaler is None:
+            optimizer.step()
+        else:
+            scaler.step(optimizer)
+            scaler.update()
         step += 1
         history.record_step(step, lr, loss_sum)
         bar.update(1)
@@ -253,10 +293,13 @@ def train(
             raise FloatingPointError(f"the loss became {history.train_loss[-1]} at step {step}; "
                                      "lower the learning rate or clip gradients")
         if path is not None and step < end and checkpoint_interval > 0 and step % checkpoint_interval == 0:
-            save_checkpoint(path, step=step, history=asdict(history), **run)
+            save(step)
     if step == cfg.steps and (not history.eval_step or history.eval_step[-1] != step):
         estimate(step)
     bar.close()
     if path is not None:
-        save_checkpoint(path, step=step, history=asdict(history), **run)
+        save(step)
+    if step == cfg.steps and best is not None:
+        model.load_state_dict(best["model"])
+        history.best_step = best["step"]
     return history

@@ -27,7 +27,7 @@ from ..experiments import RECIPES, run_recipe, save_run
 from ..fileio import atomic_write_text
 from ..paths import repo_root
 from ..provenance import script_provenance, to_json
-from ..runtime import DEVICES, resolve_device
+from ..runtime import DEVICES, PRECISIONS, resolve_device
 
 __all__ = ["commit_result", "default_out", "recipe_main", "script_parser", "start"]
 
@@ -61,13 +61,16 @@ def default_out(relative: str) -> Path:
 
 def commit_result(
     path: Path, result: dict[str, Any], module: str, argv: Sequence[str] | None, started: float,
-    seed: int | None, device: torch.device, model: torch.nn.Module | None = None,
+    seed: int | None, device: torch.device, model: torch.nn.Module | None = None, half: bool = False,
 ) -> None:
-    """Write `result` with its provenance to `path` (.json), and the model's weights beside it (.pt)."""
+    """Write `result` with its provenance to `path` (.json), and the model's weights beside it (.pt).
+
+    `half` stores the weights in float16 (`llmscratch.experiments.save_run`).
+    """
     record = script_provenance(module, sys.argv[1:] if argv is None else argv, time.time() - started, seed)
     result = {**result, "provenance": {**record, "device": str(device)}}
     if model is not None:
-        save_run(path, result, model)
+        save_run(path, result, model, half=half)
     else:
         atomic_write_text(path, to_json(result) + "\n")
 
@@ -80,6 +83,8 @@ def recipe_main(module: str, doc: str | None, kind: type, argv: Sequence[str] | 
     parser.add_argument("--checkpoint", help="write a resumable training checkpoint here")
     parser.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     parser.add_argument("--eval-batches", type=int, help="override the recipe's batches per loss estimate")
+    parser.add_argument("--precision", choices=PRECISIONS,
+                        help="override the recipe's number format (bf16 on a recent GPU or a CPU with AMX)")
     if kind is GPTConfig:
         parser.add_argument("--eval-tokens", type=int,
                             help="score only the first N tokens of each split (a quick trial)")
@@ -94,12 +99,14 @@ def recipe_main(module: str, doc: str | None, kind: type, argv: Sequence[str] | 
         recipe = replace(recipe, train=replace(recipe.train, steps=args.steps))
     if args.eval_batches:
         recipe = replace(recipe, train=replace(recipe.train, eval_batches=args.eval_batches))
+    if args.precision:
+        recipe = replace(recipe, train=replace(recipe.train, precision=args.precision))
     model, result = run_recipe(recipe, device=device, checkpoint=args.checkpoint, resume=args.resume,
                                progress=not args.no_progress, desc=args.recipe,
                                eval_tokens=getattr(args, "eval_tokens", None),
                                sample_tokens=getattr(args, "sample_tokens", None))
     out = Path(args.out) if args.out else default_out(recipe.out)
-    commit_result(out, result, module, argv, started, recipe.train.seed, device, model)
+    commit_result(out, result, module, argv, started, recipe.train.seed, device, model, half=recipe.half_weights)
     losses = ", ".join(f"{k} {v:.4f}" for k, v in result["loss"].items())
     print(f"{args.recipe}: {losses} in {time.time() - started:.0f} s -> {out.with_suffix('.json')}")
     return 0
