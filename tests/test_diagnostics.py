@@ -117,3 +117,21 @@ def test_position_cosine_errors():
     for bad in (torch.zeros(4, 8), torch.zeros(2, 1, 8), [[1.0]]):
         with pytest.raises(ValueError, match="positions"):
             position_cosine(bad)
+
+
+def test_update_ratios_measure_how_far_each_matrix_moved():
+    from llmscratch.diagnostics import UpdateRatios
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))
+    watch = UpdateRatios(model, every=2)
+    before = model[0].weight.detach().clone()
+    with torch.no_grad():
+        model[0].weight.mul_(1.5)  # moved by half its size
+    watch(1, model)  # not a multiple of `every`: ignored
+    watch(2, model)
+    assert watch.steps == [2] and set(watch.ratios) == {"0.weight", "1.weight"}  # matrices only
+    assert watch.ratios["0.weight"] == [pytest.approx(0.5)] and watch.ratios["1.weight"] == [0.0]
+    assert torch.equal(model[0].weight, 1.5 * before)
+    with pytest.raises(ValueError):
+        UpdateRatios(model, every=0)

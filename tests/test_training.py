@@ -17,6 +17,7 @@ from llmscratch import (
     learning_rate_at,
     train,
 )
+from llmscratch.training import DivergenceError
 
 
 def toy_data():
@@ -179,8 +180,27 @@ def test_divergence_is_reported():
     model = make_model(dropout=0.0)
     with torch.no_grad():
         model.output.bias.fill_(float("nan"))
-    with pytest.raises(FloatingPointError, match="loss became nan at step 1"):
+    with pytest.raises(FloatingPointError, match="loss became nan at step 1") as caught:
         train(model, batches, CFG, progress=False)
+    assert isinstance(caught.value, DivergenceError) and caught.value.history.step == [1]
+
+
+def test_the_history_records_gradient_norms_and_on_update_sees_every_step():
+    """grad_norm is the norm before clipping (as clip_grad_norm_ measures it), with clipping on or off."""
+    batches, _, _ = toy_data()
+    seen = []
+    model = make_model(dropout=0.0)
+    history = train(model, batches, replace(CFG, steps=5), progress=False,
+                    on_update=lambda step, m: seen.append((step, m is model)))
+    assert seen == [(s, True) for s in range(1, 6)]
+    assert len(history.grad_norm) == 5 and all(g > 0 for g in history.grad_norm)
+    unclipped = train(make_model(dropout=0.0), batches, replace(CFG, steps=5, grad_clip=0.0), progress=False)
+    assert unclipped.grad_norm[0] == pytest.approx(history.grad_norm[0])  # the first step is the same
+    x, y = batches("train", CFG.batch_size, torch.Generator().manual_seed(CFG.seed))
+    fresh = make_model(dropout=0.0)
+    fresh(x, y)[1].backward()
+    by_hand = torch.sqrt(sum((p.grad**2).sum() for p in fresh.parameters()))
+    assert history.grad_norm[0] == pytest.approx(float(by_hand), rel=1e-5)
 
 
 def test_the_training_script_records_what_it_did(tmp_path):

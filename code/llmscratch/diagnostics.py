@@ -28,8 +28,14 @@ vectors of different positions are. When it reaches 1, every position carries th
 the model's output can no longer depend on the input, and the gradient has nothing to work with
 (the "rank collapse" of deep attention stacks without residual connections, Dong et al. 2021).
 
-Left out: gradients of activations (hooks), update-to-weight ratios, and curvature; and the
-norms are of one backward pass, so a caller who wants a stable estimate averages over batches.
+During training, `UpdateRatios` watches the steps themselves: after each update, how far did
+each weight matrix move, relative to its size? A ratio ‖ΔW‖ / ‖W‖ near 10⁻³ per step is the
+usual sign of a healthy learning rate (Karpathy's rule of thumb); 10⁻¹ means each update
+rewrites a tenth of the matrix, and 10⁻⁵ that it barely moves. Pass it to
+`llmscratch.training.train` as ``on_update``.
+
+Left out: gradients of activations (hooks) and curvature; and the norms are of one backward
+pass, so a caller who wants a stable estimate averages over batches.
 
 References: Glorot & Bengio, "Understanding the difficulty of training deep feedforward neural
 networks" (AISTATS 2010); Dong, Cordonnier & Loukas, "Attention is Not All You Need: Pure
@@ -46,7 +52,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["gradient_norms", "layer_gradient_norms", "position_cosine"]
+__all__ = ["UpdateRatios", "gradient_norms", "layer_gradient_norms", "position_cosine"]
 
 
 def gradient_norms(model: nn.Module) -> dict[str, float]:
@@ -117,3 +123,35 @@ def position_cosine(hidden: torch.Tensor) -> float:
     cos = unit @ unit.transpose(1, 2)  # (B, T, T)
     off_diagonal = ~torch.eye(T, dtype=torch.bool, device=hidden.device)  # (T, T)
     return float(cos[:, off_diagonal].mean())
+
+
+class UpdateRatios:
+    """A `train` callback that records ‖W_after − W_before‖ / ‖W_before‖ of every weight matrix.
+
+    ``ratios[name]`` is a list with one ratio per update (every `every` updates: the ratio over
+    that many). Only matrices are watched (``ndim >= 2``): they hold nearly all the weights and
+    are what the learning rate moves.
+    """
+
+    def __init__(self, model: nn.Module, every: int = 1) -> None:
+        if not isinstance(every, int) or every <= 0:
+            raise ValueError(f"every must be a positive integer, got {every!r}")
+        self.every = every
+        self.steps: list[int] = []
+        self.ratios: dict[str, list[float]] = {}
+        self._before = self._snapshot(model)
+
+    @staticmethod
+    def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+        return {n: p.detach().clone() for n, p in model.named_parameters() if p.ndim >= 2}
+
+    def __call__(self, step: int, model: nn.Module) -> None:
+        if step % self.every:
+            return
+        now = self._snapshot(model)
+        for name, before in self._before.items():
+            ratio = float((now[name] - before).norm() / before.norm().clamp_min(1e-12))
+            self.ratios.setdefault(name, []).append(ratio)
+        self.steps.append(step)
+        self._before = now
+

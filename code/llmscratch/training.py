@@ -40,9 +40,19 @@ from .checks import check_sizes
 from .progress import progress_bar
 from .runtime import PRECISIONS, autocast, device_of, eval_mode
 
-__all__ = ["CheckpointError", "History", "TrainConfig", "evaluate_loss", "learning_rate_at", "train"]
+__all__ = ["CheckpointError", "DivergenceError", "History", "TrainConfig", "evaluate_loss", "learning_rate_at",
+           "train"]
 
 Batches = Callable[[str, int, torch.Generator], "tuple[torch.Tensor, torch.Tensor]"]
+OnUpdate = Callable[[int, torch.nn.Module], None]
+
+
+class DivergenceError(FloatingPointError):
+    """The loss stopped being a finite number; `history` holds the run up to that step."""
+
+    def __init__(self, message: str, history: History) -> None:
+        super().__init__(message)
+        self.history = history
 
 
 @dataclass(frozen=True)
@@ -108,16 +118,18 @@ class History:
     step: list[int] = field(default_factory=list)  # 1, 2, ... after each update
     lr: list[float] = field(default_factory=list)  # learning rate of that update
     train_loss: list[float] = field(default_factory=list)  # loss of that update's batch
+    grad_norm: list[float] = field(default_factory=list)  # gradient norm of that update, before clipping
     eval_step: list[int] = field(default_factory=list)  # steps at which the loss was estimated
     eval_train: list[float] = field(default_factory=list)
     eval_val: list[float] = field(default_factory=list)
     best_step: int | None = None  # with keep_best: the estimate whose weights the run ended with
 
-    def record_step(self, step: int, lr: float, loss: float) -> None:
-        """One update: its number (from 1), its learning rate and its batch's loss."""
+    def record_step(self, step: int, lr: float, loss: float, grad_norm: float = math.nan) -> None:
+        """One update: its number (from 1), its learning rate, its batch's loss and its gradient norm."""
         self.step.append(step)
         self.lr.append(lr)
         self.train_loss.append(loss)
+        self.grad_norm.append(grad_norm)
 
     def record_eval(self, step: int, train_loss: float, val_loss: float) -> None:
         """One estimate of the loss on each split, made before update `step` + 1."""
@@ -212,6 +224,7 @@ def train(
     stop_after: int | None = None,
     progress: bool = True,
     desc: str = "training",
+    on_update: OnUpdate | None = None,
 ) -> History:
     """Train `model` in place for ``cfg.steps`` updates and return its `History`.
 
@@ -221,7 +234,9 @@ def train(
     continues from it (it must exist and match the model and `cfg`). `stop_after` ends the run
     after that many steps in total, as an interruption would. With ``cfg.keep_best`` a run that
     completes leaves the model with the weights of its lowest validation estimate (the final
-    checkpoint still holds the last weights, as a checkpoint must).
+    checkpoint still holds the last weights, as a checkpoint must). `on_update(step, model)` is
+    called after every update, to watch the weights (`llmscratch.diagnostics.UpdateRatios`).
+    A loss that becomes infinite or NaN raises `DivergenceError`, which carries the history.
     """
     if resume and checkpoint is None:
         raise ValueError("resume=True needs a checkpoint path")
@@ -278,20 +293,22 @@ def train(
             loss_sum += loss.item()
         if scaler is not None:
             scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        # The norm of all gradients as one vector; clipping rescales them if it exceeds grad_clip.
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf)
         if scaler is None:
             optimizer.step()
         else:
             scaler.step(optimizer)
             scaler.update()
         step += 1
-        history.record_step(step, lr, loss_sum)
+        history.record_step(step, lr, loss_sum, float(grad_norm))
         bar.update(1)
         if not math.isfinite(history.train_loss[-1]):
             bar.close()
-            raise FloatingPointError(f"the loss became {history.train_loss[-1]} at step {step}; "
-                                     "lower the learning rate or clip gradients")
+            raise DivergenceError(f"the loss became {history.train_loss[-1]} at step {step}; "
+                                  "lower the learning rate or clip gradients", history)
+        if on_update is not None:
+            on_update(step, model)
         if path is not None and step < end and checkpoint_interval > 0 and step % checkpoint_interval == 0:
             save(step)
     if step == cfg.steps and (not history.eval_step or history.eval_step[-1] != step):

@@ -1,0 +1,146 @@
+"""Exercises the learner writes, checked against the package, and quick quizzes.
+
+A checker takes the learner's function, runs it on ordinary and edge-case inputs next to the
+package's own implementation, and either prints how many cases passed or raises
+`ExerciseError` naming the first case that failed, in plain words (which input, what was
+expected, what came back) without showing the solution:
+
+    >>> check_schedule(lambda step, steps, peak, warmup, min_ratio: peak)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    llmscratch.exercises.ExerciseError: step=0 of steps=100 (warmup=10, ...): expected 0.1, got 1.0 (warm-up: ...)
+
+`quiz` renders multiple-choice questions as HTML: each choice opens to say whether it is right
+and why. It needs no script, so it works in the book's pages, in Jupyter and in Colab alike.
+
+Left out: grading and scores; the checks are for the learner, not for a teacher.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .training import TrainConfig, learning_rate_at
+
+__all__ = ["ExerciseError", "Question", "check_clip_by_global_norm", "check_schedule", "quiz"]
+
+
+class ExerciseError(AssertionError):
+    """The learner's function disagreed with the package on the case the message names."""
+
+
+def _passed(name: str, n: int) -> None:
+    print(f"✓ {name}: all {n} cases agree with the package")
+
+
+def check_schedule(fn: Callable[[int, int, float, int, float], float]) -> None:
+    """Check ``fn(step, steps, peak, warmup, min_ratio)`` against `learning_rate_at`.
+
+    The schedule: linear warm-up over `warmup` steps to `peak` (step 0 gets peak / warmup),
+    then half a cosine from `peak` down to ``min_ratio * peak`` at step ``steps - 1``.
+    """
+    cases = [(100, 1.0, 10, 0.1), (1000, 3e-3, 100, 0.05), (50, 0.5, 0, 0.0), (20, 2.0, 5, 1.0), (2, 1.0, 1, 0.0)]
+    n = 0
+    for steps, peak, warmup, min_ratio in cases:
+        cfg = TrainConfig(steps=steps, learning_rate=peak, warmup_steps=warmup, min_lr_ratio=min_ratio)
+        for step in sorted({0, warmup // 2, max(0, warmup - 1), warmup, (steps + warmup) // 2, steps - 1}):
+            if step >= steps:
+                continue
+            want, got = learning_rate_at(step, cfg), fn(step, steps, peak, warmup, min_ratio)
+            n += 1
+            if not isinstance(got, (int, float)) or not math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-12):
+                phase = "warm-up: the rate should climb from near 0" if step < warmup else "cosine decay"
+                raise ExerciseError(f"step={step} of steps={steps} (warmup={warmup}, peak={peak}, "
+                                    f"min_ratio={min_ratio}): expected {want:.6g}, got {got!r} ({phase})")
+    _passed("check_schedule", n)
+
+
+def check_clip_by_global_norm(fn: Callable[[list[torch.Tensor], float], list[torch.Tensor]]) -> None:
+    """Check ``fn(grads, max_norm) -> clipped grads`` against `torch.nn.utils.clip_grad_norm_`.
+
+    All gradients are measured as one vector; if its norm exceeds `max_norm`, every gradient is
+    scaled by the same factor so that the norm becomes `max_norm`. `fn` must not change `grads`.
+    """
+    g = torch.Generator().manual_seed(0)
+    shapes = [(3, 4), (5,), (2, 2, 2)]
+    n = 0
+    for scale, max_norm in [(10.0, 1.0), (0.01, 1.0), (1.0, 0.5), (100.0, 3.0)]:
+        grads = [scale * torch.randn(s, generator=g, dtype=torch.float64) for s in shapes]
+        originals = [t.clone() for t in grads]
+        params = [torch.zeros(s, dtype=torch.float64, requires_grad=True) for s in shapes]
+        for p, t in zip(params, grads):
+            p.grad = t.clone()
+        torch.nn.utils.clip_grad_norm_(params, max_norm)
+        got = fn(grads, max_norm)
+        n += 1
+        total = float(torch.cat([t.flatten() for t in originals]).norm())
+        where = f"gradients of total norm {total:.4g}, max_norm={max_norm}"
+        if not all(torch.equal(a, b) for a, b in zip(grads, originals)):
+            raise ExerciseError(f"{where}: your function changed its input; return new tensors instead")
+        if not isinstance(got, (list, tuple)) or len(got) != len(params):
+            raise ExerciseError(f"{where}: expected a list of {len(params)} tensors, got {type(got).__name__}")
+        for i, (want, mine) in enumerate(zip(params, got)):
+            if not isinstance(mine, torch.Tensor) or mine.shape != want.grad.shape:
+                raise ExerciseError(f"{where}: tensor {i} should have shape {tuple(want.grad.shape)}")
+            if not torch.allclose(mine, want.grad, rtol=1e-6, atol=1e-9):
+                ratio = float(mine.norm() / want.grad.norm().clamp_min(1e-30))
+                raise ExerciseError(f"{where}: tensor {i} is {ratio:.4g} times the size it should be "
+                                    "(is the norm taken over all gradients together?)")
+    _passed("check_clip_by_global_norm", n)
+
+
+@dataclass(frozen=True)
+class Question:
+    """One multiple-choice question: the right choice is ``choices[answer]``; `why` says why."""
+
+    prompt: str
+    choices: tuple[str, ...]
+    answer: int
+    why: str
+
+    def __post_init__(self) -> None:
+        if len(self.choices) < 2 or not 0 <= self.answer < len(self.choices):
+            raise ValueError(f"a question needs >= 2 choices and answer in range, got {self.answer} "
+                             f"of {len(self.choices)}")
+
+
+class Quiz:
+    """Questions rendered as HTML by Jupyter and the book (``_repr_html_``), as text elsewhere."""
+
+    def __init__(self, questions: Sequence[Question]) -> None:
+        self.questions = list(questions)
+
+    def _repr_html_(self) -> str:
+        parts = ['<div class="llmscratch-quiz">']
+        for i, q in enumerate(self.questions, 1):
+            parts.append(f'<p style="margin:1em 0 0.3em"><strong>{i}.</strong> {html.escape(q.prompt)}</p>')
+            for j, choice in enumerate(q.choices):
+                right = j == q.answer
+                verdict = "✓ Right." if right else "✗ Not this one."
+                colour = "rgba(76,175,80,0.18)" if right else "rgba(233,30,99,0.12)"
+                detail = f" {html.escape(q.why)}" if right else " Try another."
+                parts.append(
+                    f'<details style="margin:0.2em 0 0.2em 1.2em"><summary style="cursor:pointer">'
+                    f"{chr(97 + j)}) {html.escape(choice)}</summary>"
+                    f'<div style="background:{colour};padding:0.3em 0.6em;border-radius:4px">'
+                    f"{verdict}{detail}</div></details>")
+        parts.append("</div>")
+        return "".join(parts)
+
+    def __repr__(self) -> str:
+        lines = []
+        for i, q in enumerate(self.questions, 1):
+            lines.append(f"{i}. {q.prompt}")
+            lines += [f"   {chr(97 + j)}) {c}" for j, c in enumerate(q.choices)]
+        return "\n".join(lines)
+
+
+def quiz(*questions: Question) -> Quiz:
+    """A quiz of `questions`; display it as the last line of a cell. Each choice opens to its verdict."""
+    if not questions:
+        raise ValueError("a quiz needs at least one question")
+    return Quiz(questions)

@@ -1,0 +1,96 @@
+"""Plotly figures the chapters share: one way to draw a training run.
+
+    fig = training_curves({"live": history}, baseline=bigram_val)
+
+`training_curves` draws, for each run, the training loss (a moving average over `smooth`
+updates, since one batch's loss is noisy) and the validation estimates, with the learning
+rate on a second axis: the three things to watch while a model trains. A run is a
+`llmscratch.training.History` or the ``curve`` record a committed run saved
+(`History.curve`), which has no learning rates. A horizontal line can mark a baseline, such as
+the counting bigram's loss, that every model in a comparison must beat.
+
+The figures are interactive in the book's HTML and in a notebook (hover for values, click a
+legend entry to hide a run), and need nothing from the network.
+
+Left out: static (matplotlib) versions; the chapters that need one draw it themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+
+from .training import History
+
+__all__ = ["moving_average", "training_curves"]
+
+# One colour per run, in order; the validation curve of a run shares its colour.
+RUN_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+
+
+def moving_average(values: Sequence[float], window: int) -> list[float]:
+    """The mean of each value and the up to `window` - 1 values before it.
+
+    >>> moving_average([1.0, 2.0, 3.0, 4.0], 2)
+    [1.0, 1.5, 2.5, 3.5]
+    """
+    if not isinstance(window, int) or window <= 0:
+        raise ValueError(f"window must be a positive integer, got {window!r}")
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def _series(run: History | Mapping[str, Any], smooth: int) -> tuple[list, list, list, list, list]:
+    if isinstance(run, History):
+        return run.step, moving_average(run.train_loss, smooth), run.eval_step, run.eval_val, run.lr
+    if "train_loss_block_mean" in run:  # a committed curve: already averaged over blocks
+        return run["step"], run["train_loss_block_mean"], run["eval_step"], run["eval_val"], []
+    raise TypeError(f"a run must be a History or a committed curve record, got {type(run).__name__}")
+
+
+def training_curves(
+    runs: Mapping[str, History | Mapping[str, Any]],
+    *,
+    smooth: int = 20,
+    baseline: float | None = None,
+    baseline_name: str = "counting bigram",
+    show_lr: bool = True,
+    title: str = "Training and validation loss",
+    height: int = 440,
+) -> go.Figure:
+    """Training loss (smoothed) and validation loss of each run; learning rate on a second axis."""
+    if not runs:
+        raise ValueError("training_curves needs at least one run")
+    fig = go.Figure()
+    any_lr = False
+    for i, (name, run) in enumerate(runs.items()):
+        colour = RUN_COLOURS[i % len(RUN_COLOURS)]
+        steps, train, eval_step, val, lr = _series(run, smooth)
+        fig.add_trace(go.Scatter(x=list(steps), y=[round(v, 4) for v in train], mode="lines", name=f"{name}: train",
+                                 legendgroup=name, line={"color": colour, "width": 1.5}))
+        fig.add_trace(go.Scatter(x=list(eval_step), y=[round(v, 4) for v in val], mode="lines+markers",
+                                 name=f"{name}: val", legendgroup=name,
+                                 line={"color": colour, "dash": "dash"}, marker={"size": 5}))
+        if show_lr and lr:
+            any_lr = True
+            fig.add_trace(go.Scatter(x=list(steps), y=list(lr), mode="lines", name=f"{name}: learning rate",
+                                     legendgroup=name, yaxis="y2", line={"color": colour, "width": 1, "dash": "dot"},
+                                     opacity=0.6))
+    if baseline is not None:
+        fig.add_hline(y=baseline, line_dash="dot", line_color="#555",
+                      annotation_text=baseline_name, annotation_position="bottom left")
+    layout: dict[str, Any] = {"title": title, "xaxis_title": "update (step)", "yaxis_title": "loss (nats per token)",
+                              "height": height, "template": "plotly_white", "hovermode": "x unified",
+                              "legend": {"orientation": "h", "y": -0.2}}
+    if any_lr:
+        layout["yaxis2"] = {"title": "learning rate", "overlaying": "y", "side": "right", "showgrid": False,
+                            "rangemode": "tozero", "exponentformat": "e"}
+    fig.update_layout(**layout)
+    return fig

@@ -1,0 +1,78 @@
+"""llmscratch.exercises: each checker passes a right answer and rejects plausible wrong ones."""
+
+import math
+
+import pytest
+import torch
+
+from llmscratch.exercises import ExerciseError, Question, check_clip_by_global_norm, check_schedule, quiz
+from llmscratch.training import TrainConfig, learning_rate_at
+
+
+def right_schedule(step, steps, peak, warmup, min_ratio):
+    return learning_rate_at(step, TrainConfig(steps=steps, learning_rate=peak, warmup_steps=warmup,
+                                              min_lr_ratio=min_ratio))
+
+
+def test_the_schedule_checker_passes_the_package_and_says_so(capsys):
+    check_schedule(right_schedule)
+    assert "all" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        # warm-up that starts at 0 instead of peak / warmup
+        (lambda s, n, p, w, r: p * s / w if s < w else right_schedule(s, n, p, w, r), "warm-up"),
+        # cosine to 0 instead of to min_ratio * peak
+        (lambda s, n, p, w, r: right_schedule(s, n, p, w, 0.0) if s >= w else right_schedule(s, n, p, w, r),
+         "cosine decay"),
+        # a full cosine period instead of half
+        (lambda s, n, p, w, r: right_schedule(s, n, p, w, r) if s < w else
+         p * r + (p - p * r) * 0.5 * (1 + math.cos(2 * math.pi * (s - w) / max(1, n - 1 - w))), "cosine decay"),
+    ],
+)
+def test_the_schedule_checker_rejects_plausible_mistakes(wrong, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_schedule(wrong)
+
+
+def right_clip(grads, max_norm):
+    total = torch.sqrt(sum((g**2).sum() for g in grads))
+    return [g * min(1.0, max_norm / (float(total) + 1e-6)) for g in grads]
+
+
+def test_the_clip_checker(capsys):
+    check_clip_by_global_norm(right_clip)
+    assert "all 4 cases" in capsys.readouterr().out
+
+    def per_tensor(grads, max_norm):  # the classic mistake: each tensor clipped on its own
+        return [g * min(1.0, max_norm / (float(g.norm()) + 1e-6)) for g in grads]
+
+    with pytest.raises(ExerciseError, match="norm taken over all gradients together"):
+        check_clip_by_global_norm(per_tensor)
+
+    def in_place(grads, max_norm):
+        out = right_clip(grads, max_norm)
+        for g, o in zip(grads, out):
+            g.copy_(o)
+        return grads
+
+    with pytest.raises(ExerciseError, match="changed its input"):
+        check_clip_by_global_norm(in_place)
+    with pytest.raises(ExerciseError, match="list of 3 tensors"):
+        check_clip_by_global_norm(lambda grads, max_norm: None)
+
+
+def test_a_quiz_renders_every_choice_without_scripts():
+    q = quiz(Question("Which <shape>?", ("(B, T)", "(T, B)"), 0, "Batch first."))
+    page = q._repr_html_()
+    assert page.count("<details") == 2 and "<script" not in page
+    assert "&lt;shape&gt;" in page and "Batch first." in page
+    assert "a) (B, T)" in repr(q)
+    with pytest.raises(ValueError):
+        Question("?", ("only one",), 0, "")
+    with pytest.raises(ValueError):
+        Question("?", ("a", "b"), 2, "")
+    with pytest.raises(ValueError):
+        quiz()
