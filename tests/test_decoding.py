@@ -90,3 +90,35 @@ def test_bad_arguments():
         beam_search(model, torch.tensor([0]), 3, num_beams=2)
     with pytest.raises(ValueError, match="max_new_tokens must be >= 0"):
         beam_search(model, torch.tensor([[0]]), -1, num_beams=2)
+
+
+def test_a_batch_of_prompts_of_different_lengths_continues_each_as_if_alone():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=30, context_length=8, d_model=16, n_layers=1, n_heads=2))
+    prompts = [[1, 2, 3], [4], [5, 6, 7, 8, 9], [10, 11, 12], [13]]
+    from llmscratch.sampling import generate_batch
+
+    together = generate_batch(model, prompts, 6, temperature=0)
+    alone = [generate(model, torch.tensor([p]), 6, temperature=0)[0] for p in prompts]
+    assert together == alone
+    stop = alone[0][2]
+    stopped = generate_batch(model, prompts, 6, temperature=0, stop_id=stop)
+    assert stopped[0] == alone[0][: alone[0].index(stop)]  # the stop token ends that row, not included
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    assert generate_batch(model, prompts, 5, generator=g1) == generate_batch(model, prompts, 5, generator=g2)
+    with pytest.raises(ValueError, match="non-empty"):
+        generate_batch(model, [[1], []], 3)
+    with pytest.raises(ValueError, match="non-empty list"):
+        generate_batch(model, [], 3)
+
+
+def test_distinct_n_and_repeated_ngram_share_by_hand():
+    from llmscratch.decoding import distinct_n, repeated_ngram_share
+
+    assert distinct_n([[1, 2, 3, 4]], 2) == 1.0
+    assert distinct_n([[7, 7, 7, 7, 7]], 1) == 0.2 and distinct_n([[1, 2], [1, 2]], 2) == 0.5
+    assert distinct_n([[1]], 2) == 0.0
+    assert repeated_ngram_share([1, 2, 3, 1, 2, 3, 1], 3) == pytest.approx(2 / 5)  # (1,2,3) and (2,3,1) again
+    assert repeated_ngram_share([5, 6, 7], 1) == 0.0 and repeated_ngram_share([], 2) == 0.0
+    with pytest.raises(ValueError):
+        distinct_n([[1, 2]], 0)

@@ -76,3 +76,48 @@ def test_a_quiz_renders_every_choice_without_scripts():
         Question("?", ("a", "b"), 2, "")
     with pytest.raises(ValueError):
         quiz()
+
+
+def test_the_top_p_checker():
+    from llmscratch.exercises import check_top_p
+
+    def right(probs, p):
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        keep = (sorted_probs.cumsum(-1) - sorted_probs) < p
+        return torch.zeros_like(keep).scatter(-1, order, keep)
+
+    check_top_p(right)
+
+    def strict(probs, p):  # drops the token that crosses p
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        keep = sorted_probs.cumsum(-1) <= p
+        return torch.zeros_like(keep).scatter(-1, order, keep)
+
+    with pytest.raises(ExerciseError, match="crosses p"):
+        check_top_p(strict)
+
+    def unsorted(probs, p):  # forgets to sort: keeps the first tokens in vocabulary order
+        keep = (probs.cumsum(-1) - probs) < p
+        return keep
+
+    with pytest.raises(ExerciseError):
+        check_top_p(unsorted)
+    with pytest.raises(ExerciseError, match="boolean"):
+        check_top_p(lambda probs, p: right(probs, p).float())
+
+
+def test_the_compute_optimal_checker():
+    from llmscratch.exercises import check_compute_optimal
+
+    def right(E, A, B, alpha, beta, flops):
+        G = (alpha * A / (beta * B)) ** (1 / (alpha + beta))
+        return G * (flops / 6) ** (beta / (alpha + beta))
+
+    check_compute_optimal(right)
+
+    def swapped(E, A, B, alpha, beta, flops):  # the exponents the wrong way round
+        G = (alpha * A / (beta * B)) ** (1 / (alpha + beta))
+        return G * (flops / 6) ** (alpha / (alpha + beta))
+
+    with pytest.raises(ExerciseError, match="expected N_opt"):
+        check_compute_optimal(swapped)

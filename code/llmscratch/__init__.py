@@ -9,6 +9,7 @@ from .bigram import CountingBigram
 from .bpe import GPT2_PATTERN, BPETokenizer
 from .checkpoints import CheckpointError
 from .config import GPT_PRESETS, GPTConfig
+from .course import load_course_model
 from .data import DATASETS, DataError, load_text, train_val_test_split
 from .datasets import PairBatches, TextBatches, contiguous_split, get_batch, name_windows, stream_windows
 from .decoding import beam_search
@@ -61,6 +62,8 @@ __all__ = [
     # evaluation
     "bits_per_char",
     "token_nlls",
+    # the course model
+    "load_course_model",
     # attention, model
     "CausalSelfAttention",
     "GPT",

@@ -1,4 +1,4 @@
-"""Beam search: look for the likeliest continuation instead of sampling one.
+"""Beam search: look for the likeliest continuation instead of sampling one; and how varied a text is.
 
 Greedy decoding takes the most likely token at every step, and can walk past a sequence that is
 likelier as a whole because its first token was not the best. Beam search keeps the
@@ -27,10 +27,19 @@ decoding. Beams still running after `max_new_tokens` are scored the same way.
     >>> beam_search(model, torch.tensor([[0]]), 2, num_beams=2)  # 0.45 * 0.95 is likelier
     [[2, 2]]
 
+Two measures describe what a decoding strategy writes. `distinct_n` is the share of the
+n-grams in a set of samples that are different from each other (Li et al. 2016): 1 when
+nothing repeats, near 0 for a loop. `repeated_ngram_share` is the share of a sample's n-grams
+that already occurred earlier in it, the loops that greedy and beam search fall into.
+
+    >>> distinct_n([[1, 2, 1, 2, 1]], 2), repeated_ngram_share([1, 2, 1, 2, 1], 2)
+    (0.5, 0.5)
+
 Left out: diverse beam groups, constraints, and the "early stopping" heuristics of larger
 libraries (this search always runs `max_new_tokens` steps unless every beam has finished).
 
-References: the beam search of machine translation (Sutskever et al., "Sequence to Sequence
+References: Li et al., "A Diversity-Promoting Objective Function for Neural Conversation
+Models" (NAACL 2016) for distinct-n; the beam search of machine translation (Sutskever et al., "Sequence to Sequence
 Learning with Neural Networks", 2014); Wu et al., "Google's Neural Machine Translation System"
 (2016) for length normalisation.
 """
@@ -42,7 +51,7 @@ import torch
 from .runtime import eval_mode
 from .sampling import last_logits
 
-__all__ = ["beam_search", "sequence_score"]
+__all__ = ["beam_search", "distinct_n", "repeated_ngram_share", "sequence_score"]
 
 
 def sequence_score(total_log_prob: float, length: int, length_penalty: float) -> float:
@@ -101,3 +110,26 @@ def _search_row(model, prompt: torch.Tensor, max_new_tokens: int, num_beams: int
     finished += [(ids, total, len(ids)) for ids, total in beams]
     best = max(finished, key=lambda f: sequence_score(f[1], f[2], length_penalty))
     return best[0]
+
+
+def _ngrams(ids: list[int], n: int) -> list[tuple[int, ...]]:
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    return [tuple(ids[i : i + n]) for i in range(len(ids) - n + 1)]
+
+
+def distinct_n(samples: list[list[int]], n: int) -> float:
+    """Distinct n-grams over all n-grams, pooled over `samples` (0.0 when there are none)."""
+    grams = [g for ids in samples for g in _ngrams(list(ids), n)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def repeated_ngram_share(ids: list[int], n: int) -> float:
+    """The share of the n-grams of `ids` that occurred earlier in `ids` (0.0 when there are none)."""
+    seen: set[tuple[int, ...]] = set()
+    repeats, grams = 0, _ngrams(list(ids), n)
+    for g in grams:
+        repeats += g in seen
+        seen.add(g)
+    return repeats / len(grams) if grams else 0.0
+

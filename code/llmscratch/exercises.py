@@ -24,9 +24,12 @@ from dataclasses import dataclass
 
 import torch
 
+from .sampling import top_p_mask
+from .scaling import ChinchillaFit, compute_optimal
 from .training import TrainConfig, learning_rate_at
 
-__all__ = ["ExerciseError", "Question", "check_clip_by_global_norm", "check_schedule", "quiz"]
+__all__ = ["ExerciseError", "Question", "check_clip_by_global_norm", "check_compute_optimal", "check_schedule",
+           "check_top_p", "quiz"]
 
 
 class ExerciseError(AssertionError):
@@ -91,6 +94,53 @@ def check_clip_by_global_norm(fn: Callable[[list[torch.Tensor], float], list[tor
                 raise ExerciseError(f"{where}: tensor {i} is {ratio:.4g} times the size it should be "
                                     "(is the norm taken over all gradients together?)")
     _passed("check_clip_by_global_norm", n)
+
+
+def check_top_p(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> None:
+    """Check ``fn(probs, p) -> keep`` (a boolean mask) against `llmscratch.sampling.top_p_mask`.
+
+    Keep the smallest set of most likely tokens whose total probability reaches `p`; the token
+    that crosses `p` is kept, and so is the most likely token, whatever `p`.
+    """
+    g = torch.Generator().manual_seed(0)
+    cases = [(torch.tensor([0.5, 0.3, 0.15, 0.05]), 0.8), (torch.tensor([0.1, 0.6, 0.3]), 0.65),
+             (torch.tensor([0.25, 0.25, 0.25, 0.25]), 0.3), (torch.tensor([0.7, 0.2, 0.1]), 0.01),
+             (torch.tensor([0.2, 0.5, 0.3]), 1.0)]
+    cases += [(torch.softmax(3 * torch.randn(6, 50, generator=g), dim=-1), p) for p in (0.5, 0.9)]
+    for probs, p in cases:
+        want, got = top_p_mask(probs, p), fn(probs.clone(), p)
+        where = f"probs {_short(probs)}, p={p}"
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+            raise ExerciseError(f"{where}: expected a mask of shape {tuple(want.shape)}, got "
+                                f"{tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__}")
+        if got.dtype != torch.bool:
+            raise ExerciseError(f"{where}: expected a boolean mask (True = keep), got dtype {got.dtype}")
+        if not torch.equal(got, want):
+            kept, wanted = int(got.sum()), int(want.sum())
+            hint = ("is the token that crosses p kept?" if kept < wanted else
+                    "stop at the smallest set that reaches p") if kept != wanted else "keep the *most likely* tokens"
+            raise ExerciseError(f"{where}: you keep {kept} token(s), the rule keeps {wanted} ({hint})")
+    _passed("check_top_p", len(cases))
+
+
+def check_compute_optimal(fn: Callable[[float, float, float, float, float, float], float]) -> None:
+    """Check ``fn(E, A, B, alpha, beta, flops) -> n_opt`` against `llmscratch.scaling.compute_optimal`.
+
+    n_opt minimises ``E + A / N**alpha + B / D**beta`` on the line ``6 N D = flops``.
+    """
+    cases = [(1.7, 406.4, 410.7, 0.34, 0.28, 1e21), (2.0, 30.0, 60.0, 0.3, 0.3, 6e12),
+             (1.0, 5.0, 500.0, 0.5, 0.2, 1e15), (3.0, 100.0, 1.0, 0.1, 0.6, 1e17)]
+    for E, A, B, alpha, beta, flops in cases:
+        want = compute_optimal(ChinchillaFit(E=E, A=A, B=B, alpha=alpha, beta=beta), flops)[0]
+        got = fn(E, A, B, alpha, beta, flops)
+        if not isinstance(got, (int, float)) or not math.isclose(got, want, rel_tol=1e-4):
+            raise ExerciseError(f"E={E}, A={A}, B={B}, alpha={alpha}, beta={beta}, C={flops:.0e}: expected "
+                                f"N_opt = {want:.4g}, got {got!r} (set dL/dN = 0 with D = C / (6 N))")
+    _passed("check_compute_optimal", len(cases))
+
+
+def _short(probs: torch.Tensor) -> str:
+    return str([round(v, 3) for v in probs.tolist()]) if probs.ndim == 1 else f"of shape {tuple(probs.shape)}"
 
 
 @dataclass(frozen=True)

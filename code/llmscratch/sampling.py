@@ -30,8 +30,13 @@ has a `context_length` attribute and a ``forward(idx) -> (logits, loss)`` return
 the token after each window ((B, V), or (B, T, V) of which the last position is used).
 Beam search, which looks for likely sequences rather than sampling, is `llmscratch.decoding`.
 
-Left out: a batch of prompts of different lengths in one tensor (pad them on the left, or call
-once per prompt), typical sampling, and speculative decoding (Part 4).
+Prompts of different lengths cannot share one tensor without padding, and a GPT without a
+padding mask would attend to the padding. `generate_batch` takes them as lists and batches the
+rows of each length together: every row is continued exactly as if it were alone, in as many
+forward passes per token as there are distinct prompt lengths.
+
+Left out: padding with an attention mask (which turns the groups into one batch), typical
+sampling, and speculative decoding (Part 4).
 
 References: Fan et al., "Hierarchical Neural Story Generation" (2018) for top-k; Holtzman et al.,
 "The Curious Case of Neural Text Degeneration" (ICLR 2020) for top-p; Nguyen et al., "Turning Up
@@ -46,8 +51,8 @@ import torch.nn.functional as F
 
 from .runtime import eval_mode
 
-__all__ = ["banned_ngram_tokens", "generate", "last_logits", "min_p_mask", "next_token_probs", "penalize_repetition",
-           "top_k_mask", "top_p_mask"]
+__all__ = ["banned_ngram_tokens", "generate", "generate_batch", "last_logits", "min_p_mask", "next_token_probs",
+           "penalize_repetition", "top_k_mask", "top_p_mask"]
 
 
 def next_token_probs(
@@ -210,3 +215,33 @@ def generate(
                 break
             written = torch.cat([written, nxt], dim=1)  # (B, T0 + steps + 1)
     return out
+
+
+def generate_batch(
+    model: torch.nn.Module, prompts: list[list[int]], max_new_tokens: int, **options
+) -> list[list[int]]:
+    """`generate` for prompts of different lengths: the new ids of each prompt, in the order given.
+
+    Prompts of equal length are continued together, one `generate` call per length, in order
+    of increasing length, so a shared ``generator=`` makes the whole batch reproducible. The
+    `options` are those of `generate` (temperature, top_k, ..., stop_id, generator).
+
+    >>> class Echo(torch.nn.Module):  # always predicts the token it just read
+    ...     context_length = 8
+    ...     def forward(self, idx):
+    ...         return torch.nn.functional.one_hot(idx, 5).float() * 50, None
+    >>> generate_batch(Echo(), [[1, 2, 3], [4]], 2, temperature=0)
+    [[3, 3], [4, 4]]
+    """
+    if not isinstance(prompts, (list, tuple)) or not prompts:
+        raise ValueError("prompts must be a non-empty list of lists of token ids")
+    if any(not isinstance(p, (list, tuple)) or len(p) == 0 for p in prompts):
+        raise ValueError("every prompt must be a non-empty list of token ids")
+    out: list[list[int]] = [[] for _ in prompts]
+    for length in sorted({len(p) for p in prompts}):
+        rows = [i for i, p in enumerate(prompts) if len(p) == length]
+        idx = torch.tensor([list(prompts[i]) for i in rows], dtype=torch.long)  # (rows, length)
+        for i, new in zip(rows, generate(model, idx, max_new_tokens, **options)):
+            out[i] = new
+    return out
+
