@@ -15,9 +15,12 @@ from llmscratch.distributed import (
     global_history,
     rank_and_world_size,
     replica_divergence,
+    toy_batches,
+    toy_config,
+    toy_model,
     train_data_parallel,
 )
-from llmscratch.scripts.train_ddp import main, toy_batches, toy_config, toy_model
+from llmscratch.scripts.train_ddp import main
 
 STEPS, BATCH = 6, 8  # a global batch of 8: 4 examples on each of two ranks
 needs_gloo = pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()),

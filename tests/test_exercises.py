@@ -121,3 +121,36 @@ def test_the_compute_optimal_checker():
 
     with pytest.raises(ExerciseError, match="expected N_opt"):
         check_compute_optimal(swapped)
+
+
+def test_the_zero_memory_checker(capsys):
+    from llmscratch.exercises import check_zero_memory
+
+    def right(n_params, world_size, stage, bytes_per_value):
+        params, grads, moments = n_params, n_params, 2 * n_params  # values per rank, unsharded
+        if stage >= 1:
+            moments /= world_size
+        if stage >= 2:
+            grads /= world_size
+        if stage >= 3:
+            params /= world_size
+        return (params + grads + moments) * bytes_per_value
+
+    check_zero_memory(right)
+    assert "all 20 cases" in capsys.readouterr().out
+
+    def off_by_one(n_params, world_size, stage, bytes_per_value):  # stage s shards what stage s + 1 does
+        return right(n_params, world_size, min(stage + 1, 3), bytes_per_value)
+
+    def one_moment(n_params, world_size, stage, bytes_per_value):  # Adam keeps two moments, not one
+        return right(n_params, world_size, stage, bytes_per_value) - n_params * bytes_per_value * (
+            1 / world_size if stage >= 1 else 1)
+
+    def rounded_down(n_params, world_size, stage, bytes_per_value):  # whole values per rank
+        return right(n_params // world_size * world_size, world_size, stage, bytes_per_value)
+
+    for wrong in (off_by_one, one_moment, rounded_down):
+        with pytest.raises(ExerciseError, match="shards"):
+            check_zero_memory(wrong)
+    with pytest.raises(ExerciseError, match="stage=0"):
+        check_zero_memory(lambda n, w, s, b: None)

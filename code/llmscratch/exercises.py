@@ -29,7 +29,7 @@ from .scaling import ChinchillaFit, compute_optimal
 from .training import TrainConfig, learning_rate_at
 
 __all__ = ["ExerciseError", "Question", "check_clip_by_global_norm", "check_compute_optimal", "check_schedule",
-           "check_top_p", "quiz"]
+           "check_top_p", "check_zero_memory", "quiz"]
 
 
 class ExerciseError(AssertionError):
@@ -137,6 +137,36 @@ def check_compute_optimal(fn: Callable[[float, float, float, float, float, float
             raise ExerciseError(f"E={E}, A={A}, B={B}, alpha={alpha}, beta={beta}, C={flops:.0e}: expected "
                                 f"N_opt = {want:.4g}, got {got!r} (set dL/dN = 0 with D = C / (6 N))")
     _passed("check_compute_optimal", len(cases))
+
+
+# What each ZeRO stage shards over the ranks: (parameters, gradients, AdamW's two moments).
+_ZERO_SHARDS = {0: (False, False, False), 1: (False, False, True), 2: (False, True, True), 3: (True, True, True)}
+
+
+def check_zero_memory(fn: Callable[[int, int, int, int], float]) -> None:
+    """Check ``fn(n_params, world_size, stage, bytes_per_value) -> bytes per rank`` of the model state.
+
+    The state is the parameters, their gradients and AdamW's two moments, `bytes_per_value` bytes
+    each (step counters left out). Stage 0 is plain data parallelism, every rank holding all of it;
+    ZeRO stage 1 shards the moments over the `world_size` ranks, stage 2 the gradients too, and
+    stage 3 the parameters too (Rajbhandari et al., 2020). A sharded part costs 1/world_size of
+    its size on each rank, exactly (not rounded to whole values).
+    """
+    n = 0
+    for n_params, world_size, bytes_per_value in [(1000, 4, 4), (124_439_808, 8, 4), (4_935_680, 8, 2),
+                                                  (999, 4, 4), (10, 1, 4)]:
+        for stage, (params, grads, moments) in _ZERO_SHARDS.items():
+            parts = [(1, params), (1, grads), (2, moments)]  # values per parameter, sharded?
+            want = n_params * bytes_per_value * sum(k / world_size if sharded else k for k, sharded in parts)
+            got = fn(n_params, world_size, stage, bytes_per_value)
+            n += 1
+            if not isinstance(got, (int, float)) or not math.isclose(got, want, rel_tol=1e-9):
+                sharded = [name for name, s in zip(("parameters", "gradients", "moments"), (params, grads, moments))
+                           if s] or ["nothing"]
+                raise ExerciseError(f"n_params={n_params:,}, world_size={world_size}, stage={stage}, "
+                                    f"bytes_per_value={bytes_per_value}: expected {want:,.1f} bytes, got {got!r} "
+                                    f"(stage {stage} shards {', '.join(sharded)}; AdamW keeps 2 moments)")
+    _passed("check_zero_memory", n)
 
 
 def _short(probs: torch.Tensor) -> str:

@@ -23,42 +23,18 @@ from dataclasses import asdict
 
 import torch
 
-from ..config import GPTConfig
-from ..datasets import TextBatches, contiguous_split
-from ..distributed import global_history, process_group, replica_divergence, train_data_parallel
+from ..distributed import (
+    global_history,
+    process_group,
+    replica_divergence,
+    toy_batches,
+    toy_config,
+    toy_model,
+    train_data_parallel,
+)
 from ..fileio import atomic_path
-from ..model import GPT
-from ..training import TrainConfig
 
 MODULE = "llmscratch.scripts.train_ddp"
-# Small enough that a test trains it on two processes in seconds; dropout 0, which the equivalence needs.
-TOY_GPT = GPTConfig(vocab_size=20, context_length=8, d_model=16, n_layers=1, n_heads=2, dropout=0.0)
-
-
-def toy_batches(config: GPTConfig = TOY_GPT, tokens: int = 4096, seed: int = 0) -> TextBatches:
-    """Windows of the toy stream (every position a target), cut 90/10 into "train" and "val"."""
-    g = torch.Generator().manual_seed(seed)
-    noise = torch.randint(config.vocab_size, (tokens,), generator=g).tolist()
-    random = (torch.rand(tokens, generator=g) < 0.1).tolist()
-    stream = noise[:2]
-    for t in range(2, tokens):
-        stream.append(noise[t] if random[t] else (stream[-2] + 1) % config.vocab_size)
-    train, val, _ = contiguous_split(torch.tensor(stream), (0.9, 0.1, 0.0))
-    return TextBatches({"train": train, "val": val}, config.context_length, every_position=True)
-
-
-def toy_model(config: GPTConfig = TOY_GPT, dtype: torch.dtype = torch.float32, seed: int = 0) -> GPT:
-    """A freshly initialised GPT, the same on every rank for the same seed."""
-    torch.manual_seed(seed)
-    return GPT(config).to(dtype)
-
-
-def toy_config(steps: int, batch_size: int, seed: int = 42) -> TrainConfig:
-    """A short run: estimates at the start and the end only."""
-    return TrainConfig(steps=steps, batch_size=batch_size, learning_rate=1e-2, warmup_steps=2,
-                       eval_interval=steps, eval_batches=2, seed=seed)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"torchrun --nproc-per-node N -m {MODULE}", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
