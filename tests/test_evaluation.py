@@ -97,3 +97,39 @@ def test_shuffled_prefix_loss_is_blind_to_order_for_one_layer_without_positions(
     assert abs(intact - shuffled) > 1e-4
     with pytest.raises(ValueError, match="length"):
         shuffled_prefix_loss(bag, stream, 1)
+
+
+def _gpt(T=8, seed=0):
+    torch.manual_seed(seed)
+    return GPT(GPTConfig(vocab_size=11, context_length=T, d_model=16, n_layers=1, n_heads=2))
+
+
+def test_sliding_nlls_stride_1_is_every_token_from_its_full_window():
+    from llmscratch.evaluation import sliding_nlls
+
+    m = _gpt()
+    g = torch.Generator().manual_seed(1)
+    ids, context = torch.randint(0, 11, (37,), generator=g), torch.randint(0, 11, (20,), generator=g)
+    stream = torch.cat([context[-8:], ids])
+    with torch.no_grad():  # brute force: one window per token, its last prediction
+        expected = torch.stack([torch.nn.functional.cross_entropy(m(stream[j : j + 8][None])[0][0, -1], stream[j + 8])
+                                for j in range(len(ids))])
+    assert torch.allclose(sliding_nlls(m, ids, context, stride=1), expected, atol=1e-5)
+    for stride in (3, 8):  # a longer stride gives each token less context: different, same count
+        coarse = sliding_nlls(m, ids, context, stride=stride)
+        assert coarse.shape == expected.shape and not torch.allclose(coarse, expected, atol=1e-4)
+        # the last token of each window still has the full window
+        last = torch.arange(stride - 1, len(ids), stride)
+        assert torch.allclose(coarse[last], expected[last], atol=1e-5)
+
+
+def test_sliding_nlls_rejects_bad_stride_and_short_context():
+    from llmscratch.evaluation import sliding_nlls
+
+    m = _gpt()
+    ids = torch.randint(0, 11, (10,))
+    for stride in (0, 9, 2.0):
+        with pytest.raises(ValueError, match="stride"):
+            sliding_nlls(m, ids, torch.zeros(8, dtype=torch.long), stride=stride)
+    with pytest.raises(ValueError, match="context"):
+        sliding_nlls(m, ids, torch.zeros(7, dtype=torch.long))

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from .runtime import device_of, eval_mode
 
-__all__ = ["bits_per_char", "position_losses", "shuffled_prefix_loss", "token_nlls"]
+__all__ = ["bits_per_char", "position_losses", "shuffled_prefix_loss", "sliding_nlls", "token_nlls"]
 
 
 @torch.no_grad()
@@ -79,6 +79,45 @@ def bits_per_char(
         raise ValueError(f"n_chars must be positive, got {n_chars}")
     total_nats = float(token_nlls(model, ids, context, batch_size).double().sum())
     return total_nats / math.log(2) / n_chars
+
+
+@torch.no_grad()
+def sliding_nlls(
+    model: torch.nn.Module, ids: torch.Tensor, context: torch.Tensor, stride: int = 1, batch_size: int = 32
+) -> torch.Tensor:
+    """The loss in nats of every token of `ids` under a GPT, each with (almost) its full context: (len(ids),).
+
+    A GPT reads at most ``T = model.context_length`` tokens. Windows of T tokens slide along the
+    stream `stride` tokens at a time and each scores only its last `stride` targets, so every
+    token is predicted from at least ``T - stride + 1`` tokens before it (``stride=1``: from
+    exactly T, the most the model allows; ``stride=T``: non-overlapping windows, as
+    `position_losses` scores them). `context` supplies the T tokens before the first of `ids`
+    (the end of the training stream), so no token goes unscored. The cost is ``len(ids) / stride``
+    windows.
+    """
+    T = model.context_length
+    if ids.ndim != 1 or context.ndim != 1 or len(ids) == 0:
+        raise ValueError("ids and context must be 1-D tensors of token ids, ids non-empty")
+    if not isinstance(stride, int) or not 1 <= stride <= T:
+        raise ValueError(f"stride must be an integer in 1..{T} (the context length), got {stride!r}")
+    if len(context) < T:
+        raise ValueError(f"context has {len(context)} tokens; the model needs {T} before the first")
+    stream = torch.cat([context[len(context) - T :], ids])  # (T + N,): ids[j] sits at T + j
+    N = len(ids)
+    firsts = torch.arange(T, T + N, stride)  # the first target of each window
+    ends = (firsts + stride - 1).clamp(max=T + N - 1)  # and its last
+    device = device_of(model)
+    out = torch.empty(N, dtype=torch.float32)
+    offsets = torch.arange(T)
+    with eval_mode(model):
+        for i in range(0, len(ends), batch_size):
+            first, last = firsts[i : i + batch_size], ends[i : i + batch_size]  # (b,), (b,)
+            starts = (last - T).unsqueeze(1) + offsets  # (b, T): the window before each last target
+            logits, _ = model(stream[starts].to(device))  # (b, T, V)
+            nll = F.cross_entropy(logits.transpose(1, 2), stream[starts + 1].to(device), reduction="none")
+            for row, a, b in zip(nll.float().cpu(), first.tolist(), last.tolist()):
+                out[a - T : b - T + 1] = row[T - (b - a + 1) :]  # the window's last b - a + 1 targets
+    return out
 
 
 @torch.no_grad()

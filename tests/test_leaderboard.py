@@ -1,0 +1,37 @@
+"""llmscratch.leaderboard: the counting baselines against hand-worked numbers, and the summary."""
+
+import math
+
+import pytest
+import torch
+
+from llmscratch.leaderboard import additive_smoothing, counting_nlls, row_summary
+
+
+def test_counting_bigram_matches_hand_worked_probabilities():
+    train = torch.tensor([0, 1, 0, 1, 1, 0])  # pairs: 01 10 01 11 10 -> from 0: {1: 2}; from 1: {0: 2, 1: 1}
+    val = torch.tensor([1, 0])  # predicted from the last training token 0, then from 1
+    nlls, k = counting_nlls(train, val, vocab_size=2, order=2, k=0.5)
+    assert k == 0.5
+    p_1_after_0 = (2 + 0.5) / (2 + 1.0)
+    p_0_after_1 = (2 + 0.5) / (3 + 1.0)
+    expected = -torch.tensor([p_1_after_0, p_0_after_1], dtype=torch.float64).log()
+    assert torch.allclose(nlls.double(), expected, atol=1e-6)
+
+
+def test_counting_unigram_and_chosen_smoothing():
+    train = torch.tensor([2, 2, 2, 0] * 50)
+    nlls, k = counting_nlls(train, torch.tensor([2, 0]), vocab_size=3, order=1)
+    assert k in (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+    expected = -additive_smoothing(torch.tensor([50, 0, 150]), k)[torch.tensor([2, 0])]
+    assert torch.allclose(nlls.double(), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="order"):
+        counting_nlls(train, train, 3, order=3)
+
+
+def test_row_summary_mean_and_sample_std():
+    runs = [{"bits_per_char": v, "nats_per_token": 2 * v} for v in (1.0, 2.0, 3.0)]
+    s = row_summary(runs)
+    assert s["n"] == 3 and s["bits_per_char"]["mean"] == 2.0 and s["bits_per_char"]["std"] == 1.0
+    assert s["nats_per_token"]["min"] == 2.0 and s["nats_per_token"]["max"] == 6.0
+    assert math.isclose(row_summary(runs[:1])["bits_per_char"]["std"], 0.0)
