@@ -154,3 +154,25 @@ def test_the_zero_memory_checker(capsys):
             check_zero_memory(wrong)
     with pytest.raises(ExerciseError, match="stage=0"):
         check_zero_memory(lambda n, w, s, b: None)
+
+
+def test_the_sliding_window_checker(capsys):
+    from llmscratch.evaluation import sliding_nlls
+    from llmscratch.exercises import check_sliding_nlls
+
+    check_sliding_nlls(lambda m, ids, ctx, stride: sliding_nlls(m, ids, ctx, stride=stride))
+    assert "all" in capsys.readouterr().out
+
+    def non_overlapping(m, ids, ctx, stride):  # ignores the stride: every window scores all T targets
+        return sliding_nlls(m, ids, ctx, stride=m.context_length)
+
+    def one_token_short(m, ids, ctx, stride):  # windows that end one token early
+        stream = torch.cat([ctx[-m.context_length:], ids])
+        with torch.no_grad():
+            return torch.stack([torch.nn.functional.cross_entropy(
+                m(stream[j : j + m.context_length][None])[0][0, -2], stream[j + m.context_length])
+                for j in range(len(ids))])
+
+    for wrong in (non_overlapping, one_token_short, lambda m, ids, ctx, stride: [0.0] * len(ids)):
+        with pytest.raises(ExerciseError, match="stride"):
+            check_sliding_nlls(wrong)

@@ -29,7 +29,7 @@ from .scaling import ChinchillaFit, compute_optimal
 from .training import TrainConfig, learning_rate_at
 
 __all__ = ["ExerciseError", "Question", "check_clip_by_global_norm", "check_compute_optimal", "check_schedule",
-           "check_top_p", "check_zero_memory", "quiz"]
+           "check_sliding_nlls", "check_top_p", "check_zero_memory", "quiz"]
 
 
 class ExerciseError(AssertionError):
@@ -137,6 +137,34 @@ def check_compute_optimal(fn: Callable[[float, float, float, float, float, float
             raise ExerciseError(f"E={E}, A={A}, B={B}, alpha={alpha}, beta={beta}, C={flops:.0e}: expected "
                                 f"N_opt = {want:.4g}, got {got!r} (set dL/dN = 0 with D = C / (6 N))")
     _passed("check_compute_optimal", len(cases))
+
+
+def check_sliding_nlls(fn: Callable[..., torch.Tensor]) -> None:
+    """Check ``fn(model, ids, context, stride) -> nlls`` against `llmscratch.evaluation.sliding_nlls`.
+
+    The losses (nats) of every token of `ids`, each predicted by a window of the model's context
+    length that ends at it, windows advancing `stride` tokens and scoring their last `stride`.
+    """
+    from .config import GPTConfig
+    from .evaluation import sliding_nlls
+    from .model import GPT
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=13, context_length=8, d_model=16, n_layers=1, n_heads=2)).eval()
+    g = torch.Generator().manual_seed(0)
+    cases = [(n, stride) for n in (16, 23) for stride in (1, 3, 8)]
+    for n, stride in cases:
+        ids, context = torch.randint(0, 13, (n,), generator=g), torch.randint(0, 13, (12,), generator=g)
+        want = sliding_nlls(model, ids, context, stride=stride)
+        got = fn(model, ids, context, stride)
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+            raise ExerciseError(f"{n} tokens, stride {stride}: expected a tensor of shape {tuple(want.shape)} "
+                                f"(one loss per token), got {getattr(got, 'shape', type(got).__name__)}")
+        if not torch.allclose(got.float(), want, atol=1e-4):
+            j = int((got.float() - want).abs().argmax())
+            raise ExerciseError(f"{n} tokens, stride {stride}: token {j} should cost {want[j]:.4f} nats, got "
+                                f"{float(got[j]):.4f} (is it predicted by the window that ends at it?)")
+    _passed("check_sliding_nlls", len(cases))
 
 
 # What each ZeRO stage shards over the ranks: (parameters, gradients, AdamW's two moments).

@@ -45,8 +45,8 @@ from .tokenizers import CharTokenizer
 from .training import TrainConfig, train
 
 __all__ = ["COMMITTED", "LEADERBOARD_SEEDS", "MLP_TRAIN", "PROTOCOL_STRIDE_FRACTION", "RUNGS", "Protocol",
-           "additive_smoothing", "counting_nlls", "gpt_nlls", "make_leaderboard", "protocol", "row_summary",
-           "stride_gap"]
+           "REFERENCE_NATS", "additive_smoothing", "counting_nlls", "gpt_nlls", "label", "load_leaderboard",
+           "make_leaderboard", "protocol", "row_summary", "separated", "stride_gap", "table_html"]
 
 # A GPT's windows slide by context_length // 16 tokens: every token sees >= 15/16 of the context.
 PROTOCOL_STRIDE_FRACTION = 16
@@ -70,6 +70,11 @@ MLP_TRAIN = TrainConfig(steps=10_000, batch_size=128, learning_rate=2e-3, warmup
                         weight_decay=0.01, eval_interval=2500, eval_batches=10)
 # Long runs committed by train_gpt, re-scored here: (row name, recipe, what it adds).
 COMMITTED: list[tuple[str, str]] = [("full recipe", "shakespeare-small"), ("course model", "course")]
+# Another implementation of the same ladder, on its own 512-token BPE of Tiny Shakespeare, in nats per
+# token (figures quoted in the course's plan; a different tokenizer, so a guide, not a target).
+REFERENCE_NATS: dict[str, float] = {"bigram": 4.00, "one head": 3.59, "multi-head": 3.38, "+ feed-forward": 3.29,
+                                    "+ LayerNorm": 3.27, "+ residual": 3.18, "+ depth": 3.06, "full recipe": 3.00,
+                                    "course model": 2.70}
 # Smoothing constants tried for the counting models, chosen on the last 5% of the training text.
 SMOOTHING_GRID: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 
@@ -272,3 +277,55 @@ def make_leaderboard(
         "seeds": list(seeds),
         "rows": rows,
     }
+
+
+def load_leaderboard() -> dict[str, Any]:
+    """The committed ``data/leaderboard.json``; `FileNotFoundError` names the script that makes it."""
+    import json
+
+    from .data import results_dir
+
+    path = results_dir() / "leaderboard.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} missing: run python -m llmscratch.scripts.leaderboard")
+    return json.loads(path.read_text())
+
+
+def label(row: dict[str, Any]) -> str:
+    """A row's display name: Part 1's rows carry their tokenization, Part 2's rungs say they are GPTs."""
+    if row["part"] == "1":
+        return f"{row['name']} ({row['tokenization']})"
+    if row["part"] == "2":
+        return f"GPT rung: {row['name']}"
+    return row["name"]
+
+
+def separated(a: Sequence[float], b: Sequence[float]) -> bool:
+    """True when the two sets of runs do not overlap: every value of one below every value of the other."""
+    return max(a) < min(b) or max(b) < min(a)
+
+
+def table_html(board: dict[str, Any], reference: bool = True) -> str:
+    """The leaderboard as an HTML table: one row per model, bits per character as mean ± std (n runs)."""
+    import html
+
+    head = ["model", "part", "parameters", "tokens seen", "time per run", "bits per char", "nats per token"]
+    if reference:
+        head.append("reference nats/token")
+    cells = []
+    for row in board["rows"]:
+        s, n = row["summary"], row["summary"]["n"]
+        bpc, npt = s["bits_per_char"], s["nats_per_token"]
+        spread = f" ± {bpc['std']:.3f} ({n} seeds)" if n > 1 else (" (counted)" if row.get("counted") else " (1 run)")
+        seconds = row["wall_seconds"]
+        when = f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
+        tokens = "" if row["tokenization"] == "chars" else f"{npt['mean']:.3f}"
+        values = [label(row), row["part"], f"{row['num_parameters']:,}", f"{row['tokens_seen'] / 1e6:.2f} M", when,
+                  f"<b>{bpc['mean']:.3f}</b>{spread}", tokens]
+        if reference:
+            ref = REFERENCE_NATS.get(row["name"]) if row["part"] != "1" else None
+            values.append("" if ref is None else f"{ref:.2f}")
+        cells.append("<tr>" + "".join(f"<td style='padding:2px 8px'>{html.escape(v) if '<b>' not in v else v}</td>"
+                                      for v in values) + "</tr>")
+    header = "".join(f"<th style='padding:2px 8px;text-align:left'>{h}</th>" for h in head)
+    return f"<table style='font-size:0.9em'><thead><tr>{header}</tr></thead><tbody>{''.join(cells)}</tbody></table>"

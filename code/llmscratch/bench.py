@@ -1,0 +1,227 @@
+"""Training speed and quality, as a benchmark: ``python -m llmscratch.bench``.
+
+Prints milliseconds per iteration, tokens per second and the final validation loss of:
+
+``bare``
+    The reference configuration (`REFERENCE`) in the shortest loop that trains it: draw a
+    batch, forward, backward, clip, AdamW step, with the same schedule. No estimates, no
+    checkpoints, no history: the floor our trainer's overhead is measured against.
+``trainer``
+    The same model and settings through `llmscratch.train`, with loss estimates every 250
+    iterations as the reference run makes them. Same function as ``bare``: given the same
+    weights and batches, the same logits (`same_function` checks it).
+``compile``
+    ``bare`` with the model wrapped in ``torch.compile``: the one-off compile time, then the
+    per-iteration time once compiled (timing only; a short run).
+
+The reference is nanoGPT's documented CPU run on character-level Tiny Shakespeare: 4 layers,
+4 heads, 128 dimensions, context 64, batch 12, 2000 iterations, dropout 0, learning rate 1e-3
+with 100 warm-up iterations and a cosine to 1e-4, AdamW with beta2 0.99 and weight decay 0.1,
+clipping at 1 (nanoGPT's README reports a validation loss of about 1.88 for it). Validation
+loss here is the exact mean over non-overlapping windows of the last 10% of the text, which is
+what nanoGPT's estimate over random windows of the same split estimates.
+
+Timings depend on the machine and on what else runs on it; they are printed, not tested.
+``--out`` writes them as JSON with provenance.
+
+Left out: GPU runs (``--device cuda`` works, but the figures above are for a CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import GPTConfig
+from .data import load_text
+from .datasets import TextBatches
+from .evaluation import position_losses
+from .model import GPT
+from .runtime import resolve_device
+from .tokenizers import CharTokenizer
+from .training import TrainConfig, learning_rate_at, train
+
+__all__ = ["REFERENCE", "REFERENCE_MODEL", "BenchResult", "bare_loop", "char_splits", "main", "run_trainer",
+           "same_function", "time_compiled"]
+
+REFERENCE_MODEL = GPTConfig(vocab_size=65, context_length=64, d_model=128, n_layers=4, n_heads=4, dropout=0.0,
+                            bias=False)
+REFERENCE = TrainConfig(steps=2000, batch_size=12, learning_rate=1e-3, warmup_steps=100, min_lr_ratio=0.1,
+                        weight_decay=0.1, betas=(0.9, 0.99), grad_clip=1.0, eval_interval=250, eval_batches=20,
+                        seed=1337)
+
+
+@dataclass
+class BenchResult:
+    """One benchmark run: what ran, how fast, and how well."""
+
+    name: str
+    seed: int
+    steps: int
+    seconds: float  # wall time of the whole run, estimates included
+    ms_per_iteration: float
+    tokens_per_second: float
+    val_loss: float | None  # exact; None for timing-only runs
+    extra: dict[str, Any]
+
+
+def char_splits() -> dict[str, torch.Tensor]:
+    """Tiny Shakespeare by characters, the first 90% for training and the rest for validation (as nanoGPT)."""
+    text = load_text("tinyshakespeare")
+    ids = torch.tensor(CharTokenizer.train(text).encode(text))
+    n = int(0.9 * len(ids))
+    return {"train": ids[:n], "val": ids[n:]}
+
+
+def _model(config: GPTConfig, seed: int, device: torch.device) -> GPT:
+    torch.manual_seed(seed)
+    return GPT(config).to(device)
+
+
+def _val(model: torch.nn.Module, splits: dict[str, torch.Tensor]) -> float:
+    model.cpu()
+    return float(position_losses(model, splits["val"], model.context_length).mean())
+
+
+def bare_loop(
+    model: torch.nn.Module, splits: dict[str, torch.Tensor], cfg: TrainConfig, steps: int | None = None
+) -> float:
+    """Train `model` with `cfg` in the plainest loop; return the seconds per iteration.
+
+    Same batches, schedule, parameter groups and clipping as `llmscratch.train`, nothing else.
+    """
+    device = next(model.parameters()).device
+    batches = TextBatches({"train": splits["train"], "val": splits["val"]}, model.context_length, every_position=True)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW([{"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
+                                   {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}],
+                                  lr=cfg.learning_rate, betas=cfg.betas)
+    steps = cfg.steps if steps is None else steps
+    model.train()
+    started = time.perf_counter()
+    for step in range(steps):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate_at(step, cfg)
+        x, y = batches("train", cfg.batch_size, generator)
+        _, loss = model(x.to(device), y.to(device))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return (time.perf_counter() - started) / steps
+
+
+def run_trainer(model: GPT, splits: dict[str, torch.Tensor], cfg: TrainConfig) -> tuple[float, Any]:
+    """`llmscratch.train` on the character stream; returns the seconds per iteration and the history."""
+    batches = TextBatches({"train": splits["train"], "val": splits["val"]}, model.context_length, every_position=True)
+    started = time.perf_counter()
+    history = train(model, batches, cfg, progress=False)
+    return (time.perf_counter() - started) / cfg.steps, history
+
+
+def same_function(config: GPTConfig = REFERENCE_MODEL, seed: int = 0) -> float:
+    """Largest logit difference between two copies of one model, one trained a step by `train`, one by `bare_loop`."""
+    splits = char_splits()
+    cfg = replace(REFERENCE, steps=1, eval_interval=1, eval_batches=1, seed=seed)
+    a, b = _model(config, seed, torch.device("cpu")), _model(config, seed, torch.device("cpu"))
+    run_trainer(a, splits, cfg)
+    bare_loop(b, splits, cfg)
+    x = splits["val"][: 2 * config.context_length].view(2, -1)
+    with torch.no_grad():
+        return float((a.eval()(x)[0] - b.eval()(x)[0]).abs().max())
+
+
+def time_compiled(
+    config: GPTConfig, splits: dict[str, torch.Tensor], cfg: TrainConfig, steps: int, device: torch.device
+) -> tuple[float, float]:
+    """``torch.compile`` the model; return (seconds to compile, i.e. the first step, and seconds per later step)."""
+    model = _model(config, cfg.seed, device)
+    compiled = torch.compile(model)
+    first = bare_loop(compiled, splits, replace(cfg, steps=steps), steps=1)
+    per_step = bare_loop(compiled, splits, replace(cfg, steps=steps), steps=steps)
+    return first, per_step
+
+
+def _tokens(cfg: TrainConfig, config: GPTConfig) -> int:
+    return cfg.batch_size * cfg.accumulation_steps * config.context_length
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m llmscratch.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="*", default=["bare", "trainer", "compile"],
+                        choices=["bare", "trainer", "compile"], help="what to run (default: all)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[REFERENCE.seed], help="seeds for the trained runs")
+    parser.add_argument("--steps", type=int, default=REFERENCE.steps, help="iterations per run (default 2000)")
+    parser.add_argument("--compile-steps", type=int, default=50, help="timed iterations after compiling")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default cpu)")
+    parser.add_argument("--out", help="also write the results as JSON with provenance")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    splits = char_splits()
+    cfg = replace(REFERENCE, steps=args.steps)
+    tokens = _tokens(cfg, REFERENCE_MODEL)
+    results: list[BenchResult] = []
+    gap = same_function()
+    print(f"trainer and bare loop, one step from the same weights: largest logit difference {gap:.1e}")
+    print(f"{'run':10s} {'seed':>5s} {'ms/iter':>8s} {'tokens/s':>9s} {'val loss':>9s}  (device {device}, "
+          f"{args.threads} threads)", flush=True)
+    started_all = time.time()
+    for name in args.runs:
+        for seed in args.seeds if name != "compile" else args.seeds[:1]:
+            run_cfg = replace(cfg, seed=seed)
+            started = time.perf_counter()
+            extra: dict[str, Any] = {}
+            if name == "bare":
+                model = _model(REFERENCE_MODEL, seed, device)
+                per_step = bare_loop(model, splits, run_cfg)
+                val: float | None = _val(model, splits)
+                steps = run_cfg.steps
+            elif name == "trainer":
+                model = _model(REFERENCE_MODEL, seed, device)
+                per_step, history = run_trainer(model, splits, run_cfg)
+                val, steps = _val(model, splits), run_cfg.steps
+                extra["estimated_val"] = history.eval_val[-1]
+            else:
+                compile_seconds, per_step = time_compiled(REFERENCE_MODEL, splits, run_cfg, args.compile_steps, device)
+                val, steps = None, args.compile_steps
+                extra["compile_seconds"] = round(compile_seconds, 2)
+            result = BenchResult(name, seed, steps, round(time.perf_counter() - started, 2), round(1000 * per_step, 2),
+                                 round(tokens / per_step), None if val is None else round(val, 4), extra)
+            results.append(result)
+            shown = "" if val is None else f"{val:9.4f}"
+            notes = f"  compile {extra['compile_seconds']:.1f} s" if "compile_seconds" in extra else ""
+            print(f"{name:10s} {seed:5d} {result.ms_per_iteration:8.1f} {result.tokens_per_second:9,d} {shown}{notes}",
+                  flush=True)
+    for name in dict.fromkeys(r.name for r in results):
+        vals = [r.val_loss for r in results if r.name == name and r.val_loss is not None]
+        if len(vals) > 1:
+            print(f"{name}: val {statistics.mean(vals):.4f} ± {statistics.stdev(vals):.4f} over {len(vals)} seeds")
+    if args.out:
+        from .fileio import atomic_write_text
+        from .provenance import script_provenance, to_json
+
+        record = {"what": "training speed and validation loss of the nanoGPT CPU reference configuration",
+                  "model_config": asdict(REFERENCE_MODEL), "train_config": asdict(cfg), "same_function_gap": gap,
+                  "results": [asdict(r) for r in results],
+                  "provenance": {**script_provenance("llmscratch.bench", list(argv or sys.argv[1:]),
+                                                     time.time() - started_all, args.seeds[0]),
+                                 "device": str(device)}}
+        atomic_write_text(Path(args.out), to_json(record) + "\n")
+        print(f"wrote {args.out}")
+    return 0 if math.isfinite(sum(r.ms_per_iteration for r in results)) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
