@@ -99,3 +99,13 @@ def test_train_rung_is_a_function_of_its_seed(splits):
         assert torch.equal(p, q)
     _, loss_3 = cp.train_rung(config, splits, replace(QUICK, seed=QUICK.seed + 1), progress=False)
     assert loss_3 != loss_1
+
+
+def test_train_rung_scores_with_the_books_protocol(splits):
+    from llmscratch.evaluation import protocol_stride, sliding_nlls
+
+    model, loss = cp.train_rung(TINY, splits, QUICK, progress=False)
+    stride = protocol_stride(TINY.context_length)
+    assert stride == max(1, TINY.context_length // 16)
+    expected = sliding_nlls(model, splits["val"], splits["train"], stride=stride).double().mean()
+    assert loss == pytest.approx(float(expected), abs=1e-9)

@@ -5,8 +5,10 @@
 **The ladder** (`RUNGS`): from a bigram to a GPT, one piece at a time. Every rung is a
 `GPTConfig`, and each adds one idea to the rung before it. All rungs train on the same Tiny
 Shakespeare BPE stream (`llmscratch.experiments.shakespeare_bpe_splits`) with the same
-`LADDER_TRAIN` (steps, batch, learning rate, seed), and are scored exactly on the validation
-split at the training length (`position_losses`).
+`LADDER_TRAIN` (steps, batch, learning rate, seed), and are scored with the book's protocol:
+every token of the validation split, each from (almost) a full context window
+(`evaluation.sliding_nlls` at `evaluation.protocol_stride`), the first from the end of the
+training split.
 
 **The position schemes** (`compare_positions`): the tiny GPT with each of the five ways of
 telling it where its tokens are (`SCHEMES`), the same seeds and budget for each, scored at the
@@ -33,7 +35,7 @@ import torch
 
 from .config import GPT_PRESETS, GPTConfig
 from .datasets import TextBatches
-from .evaluation import position_losses, shuffled_prefix_loss
+from .evaluation import position_losses, protocol_stride, shuffled_prefix_loss, sliding_nlls
 from .model import GPT
 from .positional import POSITION_SCHEMES
 from .training import TrainConfig, train
@@ -85,14 +87,19 @@ def train_rung(
     desc: str = "rung",
     device: torch.device | str = "cpu",
 ) -> tuple[GPT, float]:
-    """Train ``GPT(config)`` on `splits` with `cfg`; return it (on the CPU) and its exact validation loss (nats)."""
+    """Train ``GPT(config)`` on `splits` with `cfg`; return it (on the CPU) and its validation loss (nats per token).
+
+    The loss is the book's protocol (`evaluation.sliding_nlls`): every validation token, each
+    predicted from at least 15/16 of the context window, the first ones from the end of "train".
+    """
     torch.manual_seed(cfg.seed)
     model = GPT(config).to(device)
     batches = TextBatches({"train": splits["train"], "val": splits["val"]}, config.context_length,
                           every_position=True)
     train(model, batches, cfg, progress=progress, desc=desc)
     model.cpu()
-    return model, float(position_losses(model, splits["val"], config.context_length).mean())
+    stride = protocol_stride(config.context_length)
+    return model, float(sliding_nlls(model, splits["val"], splits["train"], stride=stride).double().mean())
 
 
 def run_scheme(

@@ -24,7 +24,17 @@ import torch.nn.functional as F
 
 from .runtime import device_of, eval_mode
 
-__all__ = ["bits_per_char", "position_losses", "shuffled_prefix_loss", "sliding_nlls", "token_nlls"]
+__all__ = ["PROTOCOL_STRIDE_FRACTION", "bits_per_char", "position_losses", "protocol_stride", "shuffled_prefix_loss",
+           "sliding_nlls", "token_nlls"]
+
+# The book's protocol scores a GPT with windows sliding context_length // 16 tokens at a time, so
+# every token is predicted from at least 15/16 of the context (`sliding_nlls`, `protocol_stride`).
+PROTOCOL_STRIDE_FRACTION = 16
+
+
+def protocol_stride(context_length: int) -> int:
+    """The stride at which the book's protocol slides a GPT's windows: ``max(1, context_length // 16)``."""
+    return max(1, context_length // PROTOCOL_STRIDE_FRACTION)
 
 
 @torch.no_grad()

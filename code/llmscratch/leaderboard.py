@@ -8,9 +8,9 @@ number of characters, so that character and BPE models share one unit. The valid
 the one every BPE GPT of the book held out (`llmscratch.experiments.shakespeare_bpe_splits`);
 the character models are trained on exactly the text before it. Every token is predicted with
 the fullest context the model allows: a window model (the MLPs) from its whole window
-(`evaluation.token_nlls`), a GPT from windows sliding `PROTOCOL_STRIDE_FRACTION` of its
-context at a time (`evaluation.sliding_nlls`), so each token sees at least 15/16 of the
-context. (Stride 1, the exact fullest context, costs 16 times more; `stride_gap` measures what
+(`evaluation.token_nlls`), a GPT from windows sliding 1/16 of its context at a time
+(`evaluation.sliding_nlls` at `evaluation.protocol_stride`), so each token sees at least 15/16 of
+the context. (Stride 1, the exact fullest context, costs 16 times more; `stride_gap` measures what
 the shortcut changes.) Nats per token are reported beside, for the BPE models.
 
 **The rows**, in the order the book builds them: counting models (unigram, bigram)
@@ -37,7 +37,7 @@ from .comparisons import RUNGS as LADDER_RUNGS
 from .config import GPTConfig
 from .data import load_text
 from .datasets import TextBatches
-from .evaluation import sliding_nlls, token_nlls
+from .evaluation import PROTOCOL_STRIDE_FRACTION, protocol_stride, sliding_nlls, token_nlls
 from .experiments import load_trained, shakespeare_bpe_splits
 from .mlp import MLP_PRESETS, MLPConfig, MLPLanguageModel
 from .model import GPT
@@ -48,8 +48,6 @@ __all__ = ["COMMITTED", "LEADERBOARD_SEEDS", "MLP_TRAIN", "PROTOCOL_STRIDE_FRACT
            "REFERENCE_NATS", "additive_smoothing", "counting_nlls", "gpt_nlls", "label", "load_leaderboard",
            "make_leaderboard", "protocol", "row_summary", "separated", "stride_gap", "table_html"]
 
-# A GPT's windows slide by context_length // 16 tokens: every token sees >= 15/16 of the context.
-PROTOCOL_STRIDE_FRACTION = 16
 LEADERBOARD_SEEDS: tuple[int, ...] = (42, 43, 44)
 LN2 = math.log(2)
 
@@ -145,15 +143,13 @@ def counting_nlls(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: in
 
 def gpt_nlls(model: GPT, p: Protocol) -> torch.Tensor:
     """The protocol's per-token loss of a BPE GPT on the validation stream (nats), shape (n_val_tokens,)."""
-    stride = max(1, model.context_length // PROTOCOL_STRIDE_FRACTION)
-    return sliding_nlls(model, p.bpe_val, p.bpe_train, stride=stride)
+    return sliding_nlls(model, p.bpe_val, p.bpe_train, stride=protocol_stride(model.context_length))
 
 
 def stride_gap(model: GPT, p: Protocol, tokens: int = 2048) -> tuple[float, float]:
     """Mean loss (nats per token) on the first `tokens` validation tokens: with the protocol's stride, and with 1."""
     ids = p.bpe_val[:tokens]
-    stride = max(1, model.context_length // PROTOCOL_STRIDE_FRACTION)
-    fast = sliding_nlls(model, ids, p.bpe_train, stride=stride).double().mean()
+    fast = sliding_nlls(model, ids, p.bpe_train, stride=protocol_stride(model.context_length)).double().mean()
     exact = sliding_nlls(model, ids, p.bpe_train, stride=1).double().mean()
     return float(fast), float(exact)
 

@@ -38,8 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                      "config": asdict(config)})
         print(f"{name:12s} {model.num_parameters():8d} params  val {val:.4f}", flush=True)
     result = {
-        "what": "GPT variants trained with one budget on the 512-token BPE of Tiny Shakespeare; exact "
-                "validation loss (nats per token) over non-overlapping sequences of context_length tokens",
+        "what": "GPT variants trained with one budget on the 512-token BPE of Tiny Shakespeare; validation loss "
+                "(nats per token) with the book's protocol: every token, each predicted from at least 15/16 of "
+                "the context (sliding windows, evaluation.sliding_nlls)",
         "train_config": asdict(cfg),
         "val_chars_per_token": round(chars_per_token, 5),
         "rungs": rows,
