@@ -35,3 +35,28 @@ def test_row_summary_mean_and_sample_std():
     assert s["n"] == 3 and s["bits_per_char"]["mean"] == 2.0 and s["bits_per_char"]["std"] == 1.0
     assert s["nats_per_token"]["min"] == 2.0 and s["nats_per_token"]["max"] == 6.0
     assert math.isclose(row_summary(runs[:1])["bits_per_char"]["std"], 0.0)
+
+
+def test_the_committed_leaderboard_is_complete_and_its_counted_rows_reproduce():
+    from llmscratch.leaderboard import COMMITTED, LN2, RUNGS, load_leaderboard, protocol
+
+    board = load_leaderboard()
+    assert board["provenance"]["git_dirty"] is False and len(board["seeds"]) >= 3
+    names = [r["name"] for r in board["rows"]]
+    assert names[5:12] == [name for name, _ in RUNGS] and names[12:] == [name for name, _ in COMMITTED]
+    for row in board["rows"]:
+        if row.get("counted") or row.get("committed"):
+            assert row["summary"]["n"] == 1
+        else:  # trained here: one run per seed, and the summary is of those runs
+            assert [r["seed"] for r in row["runs"]] == board["seeds"]
+            assert row["summary"] == row_summary(row["runs"])
+    p = protocol()
+    assert board["val_chars"] == p.n_val_chars and board["val_tokens"] == len(p.bpe_val)
+    for row in board["rows"][:3]:
+        ids = (p.char_train, p.char_val, p.chars.vocab_size) if row["tokenization"] == "chars" else \
+            (p.bpe_train, p.bpe_val, 512)
+        order = 1 if row["name"] == "unigram" else 2
+        nlls, k = counting_nlls(*ids, order=order)
+        assert k == row["smoothing"]
+        assert math.isclose(float(nlls.double().sum()) / LN2 / p.n_val_chars, row["runs"][0]["bits_per_char"],
+                            abs_tol=1e-5)

@@ -46,7 +46,8 @@ from .training import TrainConfig, train
 
 __all__ = ["COMMITTED", "LEADERBOARD_SEEDS", "MLP_TRAIN", "PROTOCOL_STRIDE_FRACTION", "RUNGS", "Protocol",
            "REFERENCE_NATS", "additive_smoothing", "counting_nlls", "gpt_nlls", "label", "load_leaderboard",
-           "make_leaderboard", "protocol", "row_summary", "separated", "stride_gap", "table_html"]
+           "make_leaderboard", "protocol", "row_summary", "separated", "stride_gap", "table_html", "train_mlp_nlls",
+           "train_rung_nlls"]
 
 LEADERBOARD_SEEDS: tuple[int, ...] = (42, 43, 44)
 LN2 = math.log(2)
@@ -159,9 +160,10 @@ def _score(nlls: torch.Tensor, p: Protocol) -> dict[str, float]:
     return {"bits_per_char": total / LN2 / p.n_val_chars, "nats_per_token": total / len(nlls)}
 
 
-def _train_mlp(
+def train_mlp_nlls(
     p: Protocol, bpe: bool, seed: int, cfg: TrainConfig, progress: bool
 ) -> tuple[MLPLanguageModel, torch.Tensor]:
+    """Train Part 1's MLP on characters or (`bpe`) BPE tokens; return it and its per-token validation losses."""
     train_ids, val_ids = (p.bpe_train, p.bpe_val) if bpe else (p.char_train, p.char_val)
     config = replace(MLP_CONFIG, vocab_size=512 if bpe else p.chars.vocab_size)
     torch.manual_seed(seed)
@@ -171,8 +173,9 @@ def _train_mlp(
     return model, token_nlls(model, val_ids, context=train_ids)
 
 
-def _train_rung(p: Protocol, config: GPTConfig, seed: int, cfg: TrainConfig, progress: bool,
-                desc: str) -> tuple[GPT, torch.Tensor]:
+def train_rung_nlls(p: Protocol, config: GPTConfig, seed: int, cfg: TrainConfig, progress: bool,
+                    desc: str) -> tuple[GPT, torch.Tensor]:
+    """Train a rung with `cfg` and `seed` on the protocol's BPE stream; return it and its per-token losses."""
     torch.manual_seed(seed)
     model = GPT(config)
     batches = TextBatches({"train": p.bpe_train, "val": p.bpe_val}, config.context_length, every_position=True)
@@ -234,7 +237,7 @@ def make_leaderboard(
         runs, seconds = [], []
         for seed in seeds:
             t0 = time.perf_counter()
-            model, nlls = _train_mlp(p, bpe, seed, mlp_train, progress)
+            model, nlls = train_mlp_nlls(p, bpe, seed, mlp_train, progress)
             seconds.append(time.perf_counter() - t0)
             runs.append(run(seed, nlls))
         add("MLP", "1", "BPE-512" if bpe else "chars", model.num_parameters(),
@@ -245,7 +248,7 @@ def make_leaderboard(
         runs, seconds = [], []
         for seed in seeds:
             t0 = time.perf_counter()
-            model, nlls = _train_rung(p, config, seed, rung_train, progress, name)
+            model, nlls = train_rung_nlls(p, config, seed, rung_train, progress, name)
             seconds.append(time.perf_counter() - t0)
             runs.append(run(seed, nlls))
         add(name, "2", "BPE-512", model.num_parameters(),
