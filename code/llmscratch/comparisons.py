@@ -41,7 +41,7 @@ from .positional import POSITION_SCHEMES
 from .training import TrainConfig, train
 
 __all__ = ["FACTORS", "LADDER_TRAIN", "POSITIONS_BASE", "POSITIONS_TRAIN", "RUNGS", "SCHEMES", "SEEDS",
-           "compare_positions", "run_scheme", "summarize", "train_rung"]
+           "compare_positions", "fit_rung", "run_scheme", "summarize", "train_rung"]
 
 # Every rung has its own output matrix (no weight tying): a bigram needs one to be a full
 # bigram table, and keeping it in every rung means each rung adds exactly one piece. (Tied,
@@ -79,6 +79,23 @@ SEEDS: tuple[int, ...] = (42, 43, 44)
 FACTORS: tuple[int, ...] = (1, 2, 4)
 
 
+def fit_rung(
+    config: GPTConfig,
+    splits: dict[str, torch.Tensor],
+    cfg: TrainConfig = LADDER_TRAIN,
+    progress: bool = True,
+    desc: str = "rung",
+    device: torch.device | str = "cpu",
+) -> GPT:
+    """Train ``GPT(config)`` on `splits` with `cfg`, seeded by ``cfg.seed``; return it on the CPU, unscored."""
+    torch.manual_seed(cfg.seed)
+    model = GPT(config).to(device)
+    batches = TextBatches({"train": splits["train"], "val": splits["val"]}, config.context_length,
+                          every_position=True)
+    train(model, batches, cfg, progress=progress, desc=desc)
+    return model.cpu()
+
+
 def train_rung(
     config: GPTConfig,
     splits: dict[str, torch.Tensor],
@@ -87,17 +104,12 @@ def train_rung(
     desc: str = "rung",
     device: torch.device | str = "cpu",
 ) -> tuple[GPT, float]:
-    """Train ``GPT(config)`` on `splits` with `cfg`; return it (on the CPU) and its validation loss (nats per token).
+    """Train ``GPT(config)`` on `splits` with `cfg` (`fit_rung`); return it and its validation loss (nats per token).
 
     The loss is the book's protocol (`evaluation.sliding_nlls`): every validation token, each
     predicted from at least 15/16 of the context window, the first ones from the end of "train".
     """
-    torch.manual_seed(cfg.seed)
-    model = GPT(config).to(device)
-    batches = TextBatches({"train": splits["train"], "val": splits["val"]}, config.context_length,
-                          every_position=True)
-    train(model, batches, cfg, progress=progress, desc=desc)
-    model.cpu()
+    model = fit_rung(config, splits, cfg, progress, desc, device)
     stride = protocol_stride(config.context_length)
     return model, float(sliding_nlls(model, splits["val"], splits["train"], stride=stride).double().mean())
 
@@ -125,8 +137,8 @@ def run_scheme(
     if not lengths or any(not isinstance(L, int) or L <= 0 for L in lengths):
         raise ValueError(f"lengths must be positive integers, got {lengths!r}")
     started = time.time()
-    model, _ = train_rung(replace(base, position=scheme), splits, cfg, progress=progress,
-                          desc=f"{scheme} seed {cfg.seed}", device=device)
+    model = fit_rung(replace(base, position=scheme), splits, cfg, progress=progress,
+                     desc=f"{scheme} seed {cfg.seed}", device=device)
     loss, curves, errors = {}, {}, {}
     for L in lengths:
         try:

@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import torch
 
-from .comparisons import train_rung
+from .comparisons import fit_rung
 from .config import GPTConfig
 from .evaluation import position_losses
 from .experiments import shakespeare_bpe_splits
@@ -318,7 +318,7 @@ def run_sweep(
         for tokens in budgets:
             cfg = configs[tokens][name]
             started = time.perf_counter()
-            model, _ = train_rung(config, splits, cfg, progress=False, device=device)
+            model = fit_rung(config, splits, cfg, progress=False, device=device)
             val = float(position_losses(model, splits["val"], config.context_length).mean())
             seen = cfg.steps * cfg.batch_size * cfg.accumulation_steps * config.context_length
             rows.append({"name": name, "config": asdict(config),
