@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from llmscratch.positional import alibi_bias, alibi_slopes, apply_rope, rope_angles, sinusoidal_positions
+from llmscratch.positional import alibi_bias, alibi_slopes, apply_rope, rope_angles, rope_real, sinusoidal_positions
 
 
 def test_sinusoidal_matches_formula():
@@ -43,6 +43,24 @@ def test_rope_is_a_rotation_and_identity_at_zero():
         apply_rope(x, *rope_angles(4, 8))
     with pytest.raises(ValueError, match="even"):
         rope_angles(4, 7)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_rope_complex_product_equals_real_rotation(dtype):
+    """The complex multiplication `apply_rope` uses gives the real form's values and gradients,
+    also on the strided (B, H, T, hs) views attention passes it, and keeps the input's dtype."""
+    g = torch.Generator().manual_seed(0)
+    qkv = torch.randn(2, 7, 3 * 4 * 8, generator=g).to(dtype)
+    q = qkv[..., 32:64].view(2, 7, 4, 8).transpose(1, 2).requires_grad_()  # (B, H, T, hs), not contiguous
+    cos, sin = rope_angles(7, 8)
+    fast, slow = apply_rope(q, cos, sin), rope_real(q, cos, sin)
+    assert fast.dtype == dtype and fast.shape == q.shape
+    tol = {"atol": 2e-2, "rtol": 2e-2} if dtype == torch.bfloat16 else {}
+    torch.testing.assert_close(fast, slow, **tol)
+    weights = torch.randn(fast.shape, generator=g).to(dtype)
+    (grad_fast,) = torch.autograd.grad((fast * weights).sum(), q)
+    (grad_slow,) = torch.autograd.grad((slow * weights).sum(), q)
+    torch.testing.assert_close(grad_fast, grad_slow, **tol)
 
 
 def test_alibi_slopes_from_the_paper():

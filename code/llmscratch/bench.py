@@ -17,6 +17,9 @@ Prints milliseconds per iteration, tokens per second and the final validation lo
     the modern block (rotary positions, RMSNorm, SwiGLU, no biases), a higher learning rate,
     and a larger batch for fewer, more efficient steps. Its target: a validation loss of at most
     1.72 within the wall time of the reference run through our trainer.
+``ablations`` (only when asked for)
+    What each piece of the recipe buys: the recipe with one piece put back as the reference has
+    it (`ABLATIONS`), for each seed, at the recipe's steps and tokens.
 ``compile``
     ``bare`` with the model wrapped in ``torch.compile``: the one-off compile time, then the
     per-iteration time once compiled, beside the same model uncompiled (timing only: a short
@@ -58,8 +61,8 @@ from .runtime import resolve_device
 from .tokenizers import CharTokenizer
 from .training import TrainConfig, learning_rate_at, train
 
-__all__ = ["RECIPE", "RECIPE_MODEL", "REFERENCE", "REFERENCE_MODEL", "BenchResult", "bare_loop", "char_splits",
-           "main", "run_trainer", "same_function", "time_compiled"]
+__all__ = ["ABLATIONS", "RECIPE", "RECIPE_MODEL", "REFERENCE", "REFERENCE_MODEL", "BenchResult", "bare_loop", "char_splits",
+           "main", "run_order", "run_trainer", "same_function", "time_compiled"]
 
 REFERENCE_MODEL = GPTConfig(vocab_size=65, context_length=64, d_model=128, n_layers=4, n_heads=4, dropout=0.0,
                             bias=False)
@@ -74,6 +77,17 @@ REFERENCE = TrainConfig(steps=2000, batch_size=12, learning_rate=1e-3, warmup_st
 # against the reference's 106 to 119 s; 640 steps keep it inside the budget with a margin.
 RECIPE_MODEL = replace(REFERENCE_MODEL, position="rope", norm="rmsnorm", activation="swiglu", d_ff=344)
 RECIPE = replace(REFERENCE, steps=640, batch_size=32, learning_rate=3e-3)
+# What each piece of the recipe buys: the recipe with that piece put back as the reference has
+# it, the rest unchanged (``python -m llmscratch.bench ablations``). Batch 12 keeps the tokens.
+ABLATIONS: dict[str, tuple[GPTConfig, TrainConfig]] = {
+    "rotary positions": (replace(RECIPE_MODEL, position="learned"), RECIPE),
+    "RMSNorm": (replace(RECIPE_MODEL, norm="layernorm"), RECIPE),
+    "SwiGLU": (replace(RECIPE_MODEL, activation="gelu", d_ff=None), RECIPE),
+    "the modern block": (REFERENCE_MODEL, RECIPE),
+    "learning rate 3e-3": (RECIPE_MODEL, replace(RECIPE, learning_rate=REFERENCE.learning_rate)),
+    "batch 32": (RECIPE_MODEL, replace(RECIPE, batch_size=REFERENCE.batch_size,
+                                       steps=round(RECIPE.steps * RECIPE.batch_size / REFERENCE.batch_size))),
+}
 
 
 @dataclass
@@ -195,6 +209,28 @@ def time_compiled(
     return {"compile_seconds": first, "compiled": per_step, "eager": eager}
 
 
+def run_order(runs: Sequence[str], seeds: Sequence[int]) -> list[tuple[str, int, str | None]]:
+    """The runs to make, in order, as (run, seed, ablated piece or None).
+
+    ``bare`` and ``compile`` time one seed. The trainer and the recipe alternate, seed by seed,
+    so that a slow spell of a shared machine falls on both and not on one of them. The
+    ablations come last, each piece with every seed.
+    """
+    jobs: list[tuple[str, int, str | None]] = [("bare", seeds[0], None)] if "bare" in runs else []
+    paired = [name for name in ("trainer", "recipe") if name in runs]
+    jobs += [(name, seed, None) for seed in seeds for name in paired]
+    if "compile" in runs:
+        jobs.append(("compile", seeds[0], None))
+    if "ablations" in runs:
+        jobs += [("ablation", seed, variant) for variant in ABLATIONS for seed in seeds]
+    return jobs
+
+
+def _label(result: BenchResult) -> str:
+    variant = result.extra.get("variant")
+    return f"recipe without {variant}" if variant else result.name
+
+
 def _tokens(cfg: TrainConfig, config: GPTConfig) -> int:
     return cfg.batch_size * cfg.accumulation_steps * config.context_length
 
@@ -202,9 +238,10 @@ def _tokens(cfg: TrainConfig, config: GPTConfig) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m llmscratch.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="*", default=["bare", "trainer", "recipe", "compile"],
-                        choices=["bare", "trainer", "recipe", "compile"], help="what to run (default: all)")
+                        choices=["bare", "trainer", "recipe", "compile", "ablations"],
+                        help="what to run (default: all but the ablations)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[REFERENCE.seed],
-                        help="seeds for the trainer and recipe runs (bare and compile use the first)")
+                        help="seeds for the trainer, recipe and ablation runs (bare and compile use the first)")
     parser.add_argument("--steps", type=int, help="iterations per run, for a quick trial (default: the reference's "
                         f"{REFERENCE.steps}, the recipe's {RECIPE.steps})")
     parser.add_argument("--compile-steps", type=int, default=50, help="timed iterations after compiling")
@@ -223,47 +260,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{'run':10s} {'seed':>5s} {'ms/iter':>8s} {'tokens/s':>9s} {'val loss':>9s}  (device {device}, "
           f"{args.threads} threads)", flush=True)
     started_all = time.time()
-    for name in args.runs:
-        for seed in args.seeds if name in ("trainer", "recipe") else args.seeds[:1]:  # timing runs: one seed
-            run_cfg = replace(cfg, seed=seed)
-            started = time.perf_counter()
-            extra: dict[str, Any] = {}
-            if name == "bare":
-                model = _model(REFERENCE_MODEL, seed, device)
-                per_step = bare_loop(model, splits, run_cfg)
-                val: float | None = _val(model, splits)
-                steps = run_cfg.steps
-            elif name in ("trainer", "recipe"):
-                if name == "recipe":
-                    run_cfg = replace(recipe, seed=seed)
-                model = _model(REFERENCE_MODEL if name == "trainer" else RECIPE_MODEL, seed, device)
-                per_step, history = run_trainer(model, splits, run_cfg)
-                val, steps = _val(model, splits), run_cfg.steps
-                extra.update(estimated_val=history.eval_val[-1], num_parameters=model.num_parameters())
+    jobs = run_order(args.runs, args.seeds)
+    for name, seed, variant in jobs:
+        started = time.perf_counter()
+        extra: dict[str, Any] = {}
+        if name == "bare":
+            model_cfg, run_cfg = REFERENCE_MODEL, replace(cfg, seed=seed)
+            model = _model(model_cfg, seed, device)
+            per_step = bare_loop(model, splits, run_cfg)
+            val: float | None = _val(model, splits)
+            steps = run_cfg.steps
+        elif name == "compile":
+            model_cfg, run_cfg = REFERENCE_MODEL, replace(cfg, seed=seed)
+            timing = time_compiled(REFERENCE_MODEL, splits, run_cfg, args.compile_steps, device)
+            per_step, val, steps = timing["compiled"], None, args.compile_steps
+            extra.update(compile_seconds=round(timing["compile_seconds"], 2),
+                         eager_ms_per_iteration=round(1000 * timing["eager"], 2))
+        else:
+            if name == "trainer":
+                model_cfg, run_cfg = REFERENCE_MODEL, replace(cfg, seed=seed)
+            elif name == "recipe":
+                model_cfg, run_cfg = RECIPE_MODEL, replace(recipe, seed=seed)
             else:
-                timing = time_compiled(REFERENCE_MODEL, splits, run_cfg, args.compile_steps, device)
-                per_step, val, steps = timing["compiled"], None, args.compile_steps
-                extra.update(compile_seconds=round(timing["compile_seconds"], 2),
-                             eager_ms_per_iteration=round(1000 * timing["eager"], 2))
-            tokens = _tokens(run_cfg, RECIPE_MODEL if name == "recipe" else REFERENCE_MODEL)
-            result = BenchResult(name, seed, steps, round(time.perf_counter() - started, 2), round(1000 * per_step, 2),
-                                 round(tokens / per_step), None if val is None else round(val, 4), extra)
-            results.append(result)
-            shown = "" if val is None else f"{val:9.4f}"
-            notes = ""
-            if "compile_seconds" in extra:
-                notes = (f"  compile {extra['compile_seconds']:.1f} s; "
-                         f"uncompiled {extra['eager_ms_per_iteration']:.1f} ms/iter")
-            print(f"{name:10s} {seed:5d} {result.ms_per_iteration:8.1f} {result.tokens_per_second:9,d} {shown}{notes}",
-                  flush=True)
+                model_cfg, run_cfg = ABLATIONS[variant]
+                scale = run_cfg.steps / RECIPE.steps  # a variant with smaller batches takes more steps
+                run_cfg = replace(run_cfg, seed=seed, steps=round(scale * recipe.steps))
+                extra["variant"] = variant
+            model = _model(model_cfg, seed, device)
+            per_step, history = run_trainer(model, splits, run_cfg)
+            val, steps = _val(model, splits), run_cfg.steps
+            extra.update(estimated_val=history.eval_val[-1], num_parameters=model.num_parameters())
+        tokens = _tokens(run_cfg, model_cfg)
+        result = BenchResult(name, seed, steps, round(time.perf_counter() - started, 2), round(1000 * per_step, 2),
+                             round(tokens / per_step), None if val is None else round(val, 4), extra)
+        results.append(result)
+        shown = "" if val is None else f"{val:9.4f}"
+        notes = f"  without {variant}" if variant else ""
+        if "compile_seconds" in extra:
+            notes = (f"  compile {extra['compile_seconds']:.1f} s; "
+                     f"uncompiled {extra['eager_ms_per_iteration']:.1f} ms/iter")
+        print(f"{name:10s} {seed:5d} {result.ms_per_iteration:8.1f} {result.tokens_per_second:9,d} {shown}{notes}",
+              flush=True)
     wall = {}
-    for name in dict.fromkeys(r.name for r in results):
-        runs = [r for r in results if r.name == name]
-        wall[name] = statistics.mean(r.seconds for r in runs)
+    for key in dict.fromkeys(_label(r) for r in results):
+        runs = [r for r in results if _label(r) == key]
+        wall[key] = statistics.mean(r.seconds for r in runs)
         vals = [r.val_loss for r in runs if r.val_loss is not None]
         if len(vals) > 1:
-            print(f"{name}: val {statistics.mean(vals):.4f} ± {statistics.stdev(vals):.4f} (range {min(vals):.4f} to "
-                  f"{max(vals):.4f}) over {len(vals)} seeds, {wall[name]:.0f} s per run")
+            print(f"{key}: val {statistics.mean(vals):.4f} ± {statistics.stdev(vals):.4f} (range {min(vals):.4f} to "
+                  f"{max(vals):.4f}) over {len(vals)} seeds, {wall[key]:.0f} s per run")
     if "recipe" in wall and "trainer" in wall:
         print(f"recipe wall time {wall['recipe']:.0f} s against the reference's {wall['trainer']:.0f} s: "
               f"{'within' if wall['recipe'] <= wall['trainer'] else 'over'} the budget")
@@ -275,6 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                           "and of our recipe in the same wall time",
                   "model_config": asdict(REFERENCE_MODEL), "train_config": asdict(cfg),
                   "recipe_model_config": asdict(RECIPE_MODEL), "recipe_train_config": asdict(recipe),
+                  "ablations": {name: {"model_config": asdict(m), "train_config": asdict(t)}
+                                for name, (m, t) in ABLATIONS.items()} if "ablations" in args.runs else {},
                   "same_function_gap": gap,
                   "results": [asdict(r) for r in results],
                   "provenance": {**script_provenance("llmscratch.bench", list(argv or sys.argv[1:]),

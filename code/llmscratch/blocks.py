@@ -54,8 +54,8 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))  # (dim,)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rms = x.pow(2).mean(dim=-1, keepdim=True).add(self.eps).sqrt()  # (..., 1)
-        return x / rms * self.weight
+        inverse_rms = torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + self.eps)  # (..., 1): 1 / rms
+        return x * inverse_rms * self.weight
 
 
 def make_norm(kind: str, dim: int, bias: bool = True) -> nn.Module:

@@ -40,7 +40,8 @@ import math
 
 import torch
 
-__all__ = ["POSITION_SCHEMES", "alibi_bias", "alibi_slopes", "apply_rope", "rope_angles", "sinusoidal_positions"]
+__all__ = ["POSITION_SCHEMES", "alibi_bias", "alibi_slopes", "apply_rope", "rope_angles", "rope_real",
+           "sinusoidal_positions"]
 
 # The schemes `llmscratch.GPTConfig.position` accepts; where each one acts.
 POSITION_SCHEMES = {
@@ -100,6 +101,12 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     >>> torch.allclose(apply_rope(x, cos, sin).norm(dim=-1), x.norm(dim=-1), atol=1e-5)
     True
 
+    That rotation is the product of the complex numbers ``a + ib`` and ``cos + i sin``, and
+    this is how it is computed: one complex multiplication instead of four real ones, a stack
+    and a copy, which makes it about twice as fast on a CPU, forward and backward (Apple's MPS
+    lacks complex numbers and gets the real form, `rope_real`, which gives the same numbers).
+    The product is taken in float32, as Meta's Llama code does, and cast back.
+
     Rotating q at m and k at n, the dot product is that of q and k rotated by m - n: it sees
     only the offset. The pairing (features 2i, 2i+1) is RoFormer's and that of Meta's Llama code;
     GPT-NeoX and Hugging Face's Llama pair feature i with i + hs/2, which is the same model with
@@ -108,6 +115,15 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     if x.shape[-1] != 2 * cos.shape[-1] or x.shape[-2] != cos.shape[0] or cos.shape != sin.shape:
         raise ValueError(f"rope angles {tuple(cos.shape)} do not fit x of shape {tuple(x.shape)}: "
                          "need (T, hs/2) for x (..., T, hs)")
+    if x.device.type == "mps":
+        return rope_real(x, cos, sin)
+    pairs = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))  # (..., T, hs/2): a + ib
+    turned = pairs * torch.complex(cos.float(), sin.float())  # (..., T, hs/2): times e^{i p w}
+    return torch.view_as_real(turned).flatten(-2).to(x.dtype)  # (..., T, hs)
+
+
+def rope_real(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """`apply_rope` in real arithmetic: ``(a cos - b sin, a sin + b cos)`` for every pair ``(a, b)``."""
     a, b = x[..., 0::2], x[..., 1::2]  # (..., T, hs/2) each
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     rotated = torch.stack([a * cos - b * sin, a * sin + b * cos], dim=-1)  # (..., T, hs/2, 2)
