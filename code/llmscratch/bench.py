@@ -61,8 +61,8 @@ from .runtime import resolve_device
 from .tokenizers import CharTokenizer
 from .training import TrainConfig, learning_rate_at, train
 
-__all__ = ["ABLATIONS", "RECIPE", "RECIPE_MODEL", "REFERENCE", "REFERENCE_MODEL", "BenchResult", "bare_loop", "char_splits",
-           "main", "run_order", "run_trainer", "same_function", "time_compiled"]
+__all__ = ["ABLATIONS", "RECIPE", "RECIPE_MODEL", "REFERENCE", "REFERENCE_MODEL", "BenchResult", "bare_loop",
+           "char_splits", "main", "run_order", "run_trainer", "same_function", "time_compiled"]
 
 REFERENCE_MODEL = GPTConfig(vocab_size=65, context_length=64, d_model=128, n_layers=4, n_heads=4, dropout=0.0,
                             bias=False)
