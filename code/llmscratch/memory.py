@@ -25,9 +25,10 @@ F = the feed-forward width, V = vocab_size):
   (2·B·T·d), v reshaped to B·H matrices (a B·T·d copy, or a view of the whole qkv output when
   B = 1 or H = 1), and the softmax weights (B·H·T·T), plus a dropout mask and the dropped
   weights (2·B·H·T·T) when dropout is on;
-* RoPE adds a cos and a sin table (T·hs) and, with the fused kernel, the rotated q and k and a
-  copy of the heads' output (the kernel returns it in the rotated q's layout, which the reshape
-  before the output projection cannot view unless H = 1);
+* RoPE multiplies q and k by a table of complex numbers e^{ipw}, built for each of the two
+  products and kept for its backward (2·T·hs: T·hs/2 complex numbers, two floats each), and,
+  with the fused kernel, the rotated q and k (in the layout of the qkv output, so the reshape
+  before the output projection stays a view);
 * GELU saves its input and the down projection its output (2·B·T·F); ReLU's backward needs only
   its output, which the down projection saves anyway (B·T·F); SwiGLU keeps four (4·B·T·F);
 * dropout saves one float mask per dropped tensor (B·T·d);
@@ -137,12 +138,11 @@ def activation_counts(config: GPTConfig, batch_size: int) -> dict[str, tuple[int
         # v is reshaped to B·H matrices: a copy, unless B = 1 or H = 1 make it a view of the qkv output.
         v = qkv if B == 1 or H == 1 else N * d
         attention = 2 * N * d + v + B * H * T * T * (3 if c.dropout > 0 else 1)
-        rope = T * hs  # the cos and sin tables; the rotated q, k are used up by the scaling
+        rope = 2 * T * hs  # the two complex tables; the rotated q, k are used up by the scaling
     else:  # the qkv output (q, k, v are views of it), one log-sum-exp per query and head
         attention = qkv + B * H * T
-        # The rotated q and k, the cos and sin tables, and (if H > 1) a copy of the heads' output:
-        # the kernel returns it in the layout of the now contiguous q, which the reshape must copy.
-        rope = N * d + N * Hkv * hs + T * hs + (N * d if H > 1 else 0)
+        # The rotated q and k, and the complex table of each product.
+        rope = N * d + N * Hkv * hs + 2 * T * hs
     feed_forward = {"gelu": 2, "relu": 1, "swiglu": 4}[c.activation] * N * F if F else 0
     counts = {
         "token ids and targets": (0, 2 * N),
