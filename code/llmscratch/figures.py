@@ -24,7 +24,7 @@ import plotly.graph_objects as go
 
 from .training import History
 
-__all__ = ["moving_average", "training_curves"]
+__all__ = ["ablation_bars", "moving_average", "training_curves"]
 
 # One colour per run, in order; the validation curve of a run shares its colour.
 RUN_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
@@ -93,4 +93,30 @@ def training_curves(
         layout["yaxis2"] = {"title": "learning rate", "overlaying": "y", "side": "right", "showgrid": False,
                             "rangemode": "tozero", "exponentformat": "e"}
     fig.update_layout(**layout)
+    return fig
+
+
+def ablation_bars(
+    ablated: Mapping[str, Sequence[float]], full: Sequence[float], title: str, unit: str = "nats/char"
+) -> go.Figure:
+    """Horizontal bars: each ablation's mean loss minus the full model's mean, whiskers its range over seeds.
+
+    `ablated` maps "what was removed" to its runs' losses, `full` holds the full model's. A bar
+    is red when its runs and the full model's do not overlap, grey when they do (no measurable
+    difference). Bars are sorted by cost, largest first.
+    """
+    base = sum(full) / len(full)
+    rows = sorted(ablated.items(), key=lambda kv: -sum(kv[1]) / len(kv[1]))
+    means = [sum(v) / len(v) - base for _, v in rows]
+    apart = [max(v) < min(full) or min(v) > max(full) for _, v in rows]
+    fig = go.Figure(go.Bar(
+        x=means, y=[f"without {k}" for k, _ in rows], orientation="h",
+        marker_color=["#d62728" if a else "#bbbbbb" for a in apart],
+        error_x={"type": "data", "symmetric": False,
+                 "array": [max(v) - base - m for (_, v), m in zip(rows, means)],
+                 "arrayminus": [m - (min(v) - base) for (_, v), m in zip(rows, means)]},
+        hovertemplate="%{y}: %{x:+.3f} " + unit + " against the full model's mean<extra></extra>"))
+    fig.update_layout(title=title, yaxis={"autorange": "reversed"}, height=360, template="plotly_white",
+                      xaxis_title=f"change in loss ({unit}); bars: mean, whiskers: range over seeds",
+                      margin={"l": 10, "r": 10, "t": 60, "b": 10})
     return fig
