@@ -1,43 +1,19 @@
-"""Exercises the learner writes, checked against the package, and quick quizzes.
-
-A checker takes the learner's function, runs it on ordinary and edge-case inputs next to the
-package's own implementation, and either prints how many cases passed or raises
-`ExerciseError` naming the first case that failed, in plain words (which input, what was
-expected, what came back) without showing the solution:
-
-    >>> check_schedule(lambda step, steps, peak, warmup, min_ratio: peak)  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    llmscratch.exercises.ExerciseError: step=0 of steps=100 (warmup=10, ...): expected 0.1, got 1.0 (warm-up: ...)
-
-`quiz` renders multiple-choice questions as HTML: each choice opens to say whether it is right
-and why. It needs no script, so it works in the book's pages, in Jupyter and in Colab alike.
-
-Left out: grading and scores; the checks are for the learner, not for a teacher.
-"""
+"""Checkers for Part 3 (training, decoding, scaling, evaluation, scaling out)."""
 
 from __future__ import annotations
 
-import html
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import torch
 
-from .sampling import top_p_mask
-from .scaling import ChinchillaFit, compute_optimal
-from .training import TrainConfig, learning_rate_at
+from ..sampling import top_p_mask
+from ..scaling import ChinchillaFit, compute_optimal
+from ..training import TrainConfig, learning_rate_at
+from .core import ExerciseError, passed
 
-__all__ = ["ExerciseError", "Question", "check_clip_by_global_norm", "check_compute_optimal", "check_schedule",
-           "check_sliding_nlls", "check_top_p", "check_zero_memory", "quiz"]
-
-
-class ExerciseError(AssertionError):
-    """The learner's function disagreed with the package on the case the message names."""
-
-
-def _passed(name: str, n: int) -> None:
-    print(f"✓ {name}: all {n} cases agree with the package")
+__all__ = ["check_clip_by_global_norm", "check_compute_optimal", "check_schedule", "check_sliding_nlls",
+           "check_top_p", "check_zero_memory"]
 
 
 def check_schedule(fn: Callable[[int, int, float, int, float], float]) -> None:
@@ -59,7 +35,7 @@ def check_schedule(fn: Callable[[int, int, float, int, float], float]) -> None:
                 phase = "warm-up: the rate should climb from near 0" if step < warmup else "cosine decay"
                 raise ExerciseError(f"step={step} of steps={steps} (warmup={warmup}, peak={peak}, "
                                     f"min_ratio={min_ratio}): expected {want:.6g}, got {got!r} ({phase})")
-    _passed("check_schedule", n)
+    passed("check_schedule", n)
 
 
 def check_clip_by_global_norm(fn: Callable[[list[torch.Tensor], float], list[torch.Tensor]]) -> None:
@@ -93,7 +69,7 @@ def check_clip_by_global_norm(fn: Callable[[list[torch.Tensor], float], list[tor
                 ratio = float(mine.norm() / want.grad.norm().clamp_min(1e-30))
                 raise ExerciseError(f"{where}: tensor {i} is {ratio:.4g} times the size it should be "
                                     "(is the norm taken over all gradients together?)")
-    _passed("check_clip_by_global_norm", n)
+    passed("check_clip_by_global_norm", n)
 
 
 def check_top_p(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> None:
@@ -120,7 +96,7 @@ def check_top_p(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> None:
             hint = ("is the token that crosses p kept?" if kept < wanted else
                     "stop at the smallest set that reaches p") if kept != wanted else "keep the *most likely* tokens"
             raise ExerciseError(f"{where}: you keep {kept} token(s), the rule keeps {wanted} ({hint})")
-    _passed("check_top_p", len(cases))
+    passed("check_top_p", len(cases))
 
 
 def check_compute_optimal(fn: Callable[[float, float, float, float, float, float], float]) -> None:
@@ -136,7 +112,7 @@ def check_compute_optimal(fn: Callable[[float, float, float, float, float, float
         if not isinstance(got, (int, float)) or not math.isclose(got, want, rel_tol=1e-4):
             raise ExerciseError(f"E={E}, A={A}, B={B}, alpha={alpha}, beta={beta}, C={flops:.0e}: expected "
                                 f"N_opt = {want:.4g}, got {got!r} (set dL/dN = 0 with D = C / (6 N))")
-    _passed("check_compute_optimal", len(cases))
+    passed("check_compute_optimal", len(cases))
 
 
 def check_sliding_nlls(fn: Callable[..., torch.Tensor]) -> None:
@@ -145,9 +121,9 @@ def check_sliding_nlls(fn: Callable[..., torch.Tensor]) -> None:
     The losses (nats) of every token of `ids`, each predicted by a window of the model's context
     length that ends at it, windows advancing `stride` tokens and scoring their last `stride`.
     """
-    from .config import GPTConfig
-    from .evaluation import sliding_nlls
-    from .model import GPT
+    from ..config import GPTConfig
+    from ..evaluation import sliding_nlls
+    from ..model import GPT
 
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=13, context_length=8, d_model=16, n_layers=1, n_heads=2)).eval()
@@ -164,7 +140,7 @@ def check_sliding_nlls(fn: Callable[..., torch.Tensor]) -> None:
             j = int((got.float() - want).abs().argmax())
             raise ExerciseError(f"{n} tokens, stride {stride}: token {j} should cost {want[j]:.4f} nats, got "
                                 f"{float(got[j]):.4f} (is it predicted by the window that ends at it?)")
-    _passed("check_sliding_nlls", len(cases))
+    passed("check_sliding_nlls", len(cases))
 
 
 # What each ZeRO stage shards over the ranks: (parameters, gradients, AdamW's two moments).
@@ -194,61 +170,8 @@ def check_zero_memory(fn: Callable[[int, int, int, int], float]) -> None:
                 raise ExerciseError(f"n_params={n_params:,}, world_size={world_size}, stage={stage}, "
                                     f"bytes_per_value={bytes_per_value}: expected {want:,.1f} bytes, got {got!r} "
                                     f"(stage {stage} shards {', '.join(sharded)}; AdamW keeps 2 moments)")
-    _passed("check_zero_memory", n)
+    passed("check_zero_memory", n)
 
 
 def _short(probs: torch.Tensor) -> str:
     return str([round(v, 3) for v in probs.tolist()]) if probs.ndim == 1 else f"of shape {tuple(probs.shape)}"
-
-
-@dataclass(frozen=True)
-class Question:
-    """One multiple-choice question: the right choice is ``choices[answer]``; `why` says why."""
-
-    prompt: str
-    choices: tuple[str, ...]
-    answer: int
-    why: str
-
-    def __post_init__(self) -> None:
-        if len(self.choices) < 2 or not 0 <= self.answer < len(self.choices):
-            raise ValueError(f"a question needs >= 2 choices and answer in range, got {self.answer} "
-                             f"of {len(self.choices)}")
-
-
-class Quiz:
-    """Questions rendered as HTML by Jupyter and the book (``_repr_html_``), as text elsewhere."""
-
-    def __init__(self, questions: Sequence[Question]) -> None:
-        self.questions = list(questions)
-
-    def _repr_html_(self) -> str:
-        parts = ['<div class="llmscratch-quiz">']
-        for i, q in enumerate(self.questions, 1):
-            parts.append(f'<p style="margin:1em 0 0.3em"><strong>{i}.</strong> {html.escape(q.prompt)}</p>')
-            for j, choice in enumerate(q.choices):
-                right = j == q.answer
-                verdict = "✓ Right." if right else "✗ Not this one."
-                colour = "rgba(76,175,80,0.18)" if right else "rgba(233,30,99,0.12)"
-                detail = f" {html.escape(q.why)}" if right else " Try another."
-                parts.append(
-                    f'<details style="margin:0.2em 0 0.2em 1.2em"><summary style="cursor:pointer">'
-                    f"{chr(97 + j)}) {html.escape(choice)}</summary>"
-                    f'<div style="background:{colour};padding:0.3em 0.6em;border-radius:4px">'
-                    f"{verdict}{detail}</div></details>")
-        parts.append("</div>")
-        return "".join(parts)
-
-    def __repr__(self) -> str:
-        lines = []
-        for i, q in enumerate(self.questions, 1):
-            lines.append(f"{i}. {q.prompt}")
-            lines += [f"   {chr(97 + j)}) {c}" for j, c in enumerate(q.choices)]
-        return "\n".join(lines)
-
-
-def quiz(*questions: Question) -> Quiz:
-    """A quiz of `questions`; display it as the last line of a cell. Each choice opens to its verdict."""
-    if not questions:
-        raise ValueError("a quiz needs at least one question")
-    return Quiz(questions)
