@@ -5,7 +5,14 @@ import torch
 import torch.nn.functional as F
 
 from llmscratch import GPTConfig
-from llmscratch.attention import CausalSelfAttention, attention_weights, causal_mask, scaled_dot_product_attention
+from llmscratch.attention import (
+    CausalSelfAttention,
+    attention_weights,
+    causal_mask,
+    merge_heads,
+    scaled_dot_product_attention,
+    split_heads,
+)
 
 
 @pytest.mark.parametrize("L,S", [(5, 5), (3, 7), (7, 3)])
@@ -76,3 +83,13 @@ def test_layer_parameter_count():
     hs = c.head_dim
     expected = 32 * (4 + 2 * 2) * hs + (4 + 2 * 2) * hs + 32 * 32 + 32
     assert sum(p.numel() for p in layer.parameters()) == expected
+
+
+def test_split_and_merge_heads_invert_each_other():
+    x = torch.randn(2, 5, 12)
+    heads = split_heads(x, 3)  # (B, H, T, hs)
+    assert heads.shape == (2, 3, 5, 4)
+    torch.testing.assert_close(heads[:, 1], x[..., 4:8])  # head 1 owns features 4..7 of every token
+    torch.testing.assert_close(merge_heads(heads), x)
+    with pytest.raises(ValueError, match="do not split"):
+        split_heads(x, 5)

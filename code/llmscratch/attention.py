@@ -38,7 +38,8 @@ import torch.nn.functional as F
 from .config import GPTConfig
 from .positional import alibi_bias, apply_rope, rope_angles
 
-__all__ = ["CausalSelfAttention", "attention_weights", "causal_mask", "scaled_dot_product_attention"]
+__all__ = ["CausalSelfAttention", "attention_weights", "causal_mask", "merge_heads", "scaled_dot_product_attention",
+           "split_heads"]
 
 
 def causal_mask(length_q: int, length_k: int | None = None) -> torch.Tensor:
@@ -49,6 +50,27 @@ def causal_mask(length_q: int, length_k: int | None = None) -> torch.Tensor:
     """
     length_k = length_q if length_k is None else length_k
     return torch.ones(length_q, length_k, dtype=torch.bool).tril()
+
+
+def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """Cut the features of every token into heads: (B, T, n_heads * hs) -> (B, n_heads, T, hs).
+
+    Head h gets features ``h * hs`` to ``(h + 1) * hs - 1`` of each token, and the head axis
+    moves next to the batch axis, so that one batched matrix product serves every head:
+
+    >>> split_heads(torch.arange(8.0).view(1, 2, 4), 2)[0, 1].tolist()  # head 1: features 2, 3
+    [[2.0, 3.0], [6.0, 7.0]]
+    """
+    B, T, C = x.shape
+    if C % n_heads:
+        raise ValueError(f"{C} features do not split into {n_heads} heads of equal size")
+    return x.view(B, T, n_heads, C // n_heads).transpose(1, 2)  # (B, T, H, hs) -> (B, H, T, hs)
+
+
+def merge_heads(y: torch.Tensor) -> torch.Tensor:
+    """Undo `split_heads`: (B, n_heads, T, hs) -> (B, T, n_heads * hs), the heads side by side."""
+    B, H, T, hs = y.shape
+    return y.transpose(1, 2).reshape(B, T, H * hs)  # (B, T, H, hs) -> (B, T, H*hs)
 
 
 def _repeat_kv(q: torch.Tensor, kv: torch.Tensor, enable_gqa: bool) -> torch.Tensor:
@@ -145,9 +167,8 @@ class CausalSelfAttention(nn.Module):
         B, T, _ = x.shape
         H, Hkv, hs = self.n_heads, self.n_kv_heads, self.head_dim
         q, k, v = self.qkv(x).split([H * hs, Hkv * hs, Hkv * hs], dim=-1)  # (B, T, H*hs), (B, T, Hkv*hs) x2
-        q = q.view(B, T, H, hs).transpose(1, 2)  # (B, H, T, hs)
-        k = k.view(B, T, Hkv, hs).transpose(1, 2)  # (B, Hkv, T, hs)
-        v = v.view(B, T, Hkv, hs).transpose(1, 2)  # (B, Hkv, T, hs)
+        q = split_heads(q, H)  # (B, H, T, hs)
+        k, v = split_heads(k, Hkv), split_heads(v, Hkv)  # (B, Hkv, T, hs) each
         if self.position == "rope":
             cos, sin = rope_angles(T, hs, self.rope_base)  # (T, hs/2) each
             cos, sin = cos.to(x.device), sin.to(x.device)
@@ -169,6 +190,6 @@ class CausalSelfAttention(nn.Module):
             p = self.dropout if self.training else 0.0
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=is_causal,
                                                enable_gqa=gqa)  # (B, H, T, hs)
-        y = y.transpose(1, 2).reshape(B, T, H * hs)  # (B, T, H*hs): heads side by side
+        y = merge_heads(y)  # (B, T, H*hs): heads side by side
         y = self.proj(y)  # (B, T, d_model)
         return (y, weights) if return_weights else y
