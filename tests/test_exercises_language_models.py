@@ -5,8 +5,13 @@ import torch
 import torch.nn.functional as F
 
 from llmscratch import CountingBigram, get_batch, name_windows
-from llmscratch.exercises import (ExerciseError, check_bigram_counts, check_context_windows, check_cross_entropy,
-                                  check_get_batch)
+from llmscratch.exercises import (
+    ExerciseError,
+    check_bigram_counts,
+    check_context_windows,
+    check_cross_entropy,
+    check_get_batch,
+)
 
 
 def counts_with(seqs, V, boundary, *, start=True, end=True, transpose=False, boundary_id=None):
