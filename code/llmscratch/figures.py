@@ -24,7 +24,7 @@ import plotly.graph_objects as go
 
 from .training import History
 
-__all__ = ["ablation_bars", "moving_average", "training_curves"]
+__all__ = ["ablation_bars", "attention_panels", "moving_average", "training_curves"]
 
 # One colour per run, in order; the validation curve of a run shares its colour.
 RUN_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
@@ -119,4 +119,29 @@ def ablation_bars(
     fig.update_layout(title=title, yaxis={"autorange": "reversed"}, height=360, template="plotly_white",
                       xaxis_title=f"change in loss ({unit}); bars: mean, whiskers: range over seeds",
                       margin={"l": 10, "r": 10, "t": 60, "b": 10})
+    return fig
+
+
+def attention_panels(
+    maps: Sequence[tuple[str, Any, Sequence[str]]], title: str, height: int = 420
+) -> go.Figure:
+    """Causal attention weights side by side: one heatmap per ``(name, (T, T) weights, T labels)``.
+
+    Row i is query i, column j key j; the masked future (j > i) is left blank, and every panel
+    shares one colour scale from 0 to 1, so that panels can be compared.
+    """
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=len(maps), subplot_titles=[name for name, _, _ in maps],
+                        horizontal_spacing=0.06)
+    for col, (_, weights, labels) in enumerate(maps, start=1):
+        w = [[round(float(v), 3) if j <= i else None for j, v in enumerate(row)] for i, row in enumerate(weights)]
+        fig.add_trace(go.Heatmap(z=w, x=list(labels), y=list(labels), zmin=0, zmax=1, colorscale="Blues",
+                                 showscale=col == len(maps), colorbar={"title": "weight"},
+                                 hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.3f}<extra></extra>"),
+                      row=1, col=col)
+        fig.update_yaxes(autorange="reversed", showticklabels=col == 1, tickfont={"size": 8}, row=1, col=col)
+        fig.update_xaxes(showticklabels=False, title="key", row=1, col=col)
+    fig.update_yaxes(title="query", row=1, col=1)
+    fig.update_layout(template="plotly_white", height=height, title=title, margin={"t": 80, "l": 10, "r": 10})
     return fig
