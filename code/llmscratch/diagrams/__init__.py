@@ -1,0 +1,120 @@
+"""Diagrams of the course's ideas, drawn as SVG by code so that their labels are the package's names.
+
+Plots show what a model did; these show what an idea *is*. Six pictures:
+
+- ``attention-weighted-average``: one query against every key, scaled, causally masked,
+  softmaxed, and the weighted sum of the values (self-attention chapter);
+- ``multi-head``: ``d_model`` split into ``n_heads`` slices of ``head_dim``, each head attending,
+  the heads concatenated and mixed by ``proj`` (multi-head attention chapter);
+- ``rope-rotation``: a feature pair of a query turned by ``p · ω_i``, the angle between a query
+  and a key depending only on their offset, and the speed of every pair (positions chapter);
+- ``transformer-block``: pre-norm and post-norm blocks side by side (transformer block chapter);
+- ``residual-stream``: embeddings, the stream every block reads and adds to, the final norm and
+  the tied ``lm_head`` (GPT chapter);
+- ``bpe-merge``: one merge step on a short text, computed with ``count_pairs`` and ``merge``
+  (byte-pair encoding chapter).
+
+Every picture is a self-contained SVG: an opaque light card (an SVG inside ``<img>`` cannot follow
+the book's dark-mode switch), a ``<title>`` and a ``<desc>`` that carry the alt text, system fonts,
+no links. The numbers on them (attention weights, rotation speeds, pair counts) are computed by the
+package's functions when the picture is drawn. Regenerate the committed files with
+
+    python -m llmscratch.diagrams book/diagrams
+
+and `DIAGRAMS` gives each one's title and alt text for a ``{figure}`` directive:
+
+    >>> DIAGRAMS["multi-head"].chapter
+    'book/part2/multi-head-attention.md'
+    >>> svg("multi-head").startswith("<svg")
+    True
+
+Left out: anything animated or interactive (the chapters' plots are), and pictures of training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+from .heads import draw_attention, draw_multi_head, draw_rope
+from .layers import draw_block, draw_residual_stream
+from .merges import draw_bpe_merge
+from .svg import Canvas
+
+__all__ = ["DIAGRAMS", "Diagram", "canvas", "svg", "write_all"]
+
+
+class Diagram(NamedTuple):
+    """A picture: its title, its alt text (also the SVG's ``<desc>``), its chapter, and how to draw it."""
+
+    title: str
+    alt: str
+    chapter: str
+    draw: Callable[[str, str, str], Canvas]
+
+
+DIAGRAMS: dict[str, Diagram] = {
+    "attention-weighted-average": Diagram(
+        "Attention as a weighted average",
+        "Four tokens, the query at position 2. Its query vector q is multiplied with each token's key k and "
+        "divided by the square root of head_dim; causal_mask sets the future key's score to minus infinity; "
+        "softmax turns the scores into weights that sum to 1, the future key getting 0; the output is the "
+        "weighted sum of the value vectors v.",
+        "book/part2/self-attention.md", draw_attention),
+    "multi-head": Diagram(
+        "Multi-head attention: split, attend, concatenate",
+        "The input x of d_model features goes through the qkv projection and is split into q, k and v, each "
+        "cut into n_heads slices of head_dim features. Each head attends with its own slice; the head outputs "
+        "are concatenated back to d_model features and mixed by the output projection proj.",
+        "book/part2/multi-head-attention.md", draw_multi_head),
+    "rope-rotation": Diagram(
+        "RoPE rotates query and key pairs by position",
+        "A pair of query features drawn as an arrow in the plane turns by the angle omega_i at each position. "
+        "A query at m and a key at n, drawn for two position pairs with the same offset m minus n, keep the "
+        "same angle between them, hence the same score. Dials show each of the head's feature pairs turning "
+        "at its own speed, from many turns to almost none.",
+        "book/part2/positions.md", draw_rope),
+    "transformer-block": Diagram(
+        "The transformer block, pre-norm and post-norm",
+        "Two blocks side by side. Pre-norm: x = x + attention(norm_1(x)), then x = x + feed_forward(norm_2(x)), "
+        "so the residual stream passes only through additions. Post-norm: x = norm_1(x + attention(x)), then "
+        "x = norm_2(x + feed_forward(x)), so the stream passes through both norms.",
+        "book/part2/transformer-block.md", draw_block),
+    "residual-stream": Diagram(
+        "The residual stream through the GPT",
+        "Token ids go through token_embedding, position ids through position_embedding, and their sum starts "
+        "the residual stream. Each block's attention and feed_forward read the stream through a norm and add "
+        "their output back to it. At the end, final_norm and lm_head turn the stream into logits; lm_head "
+        "shares its weight with token_embedding when tie_weights is on.",
+        "book/part2/gpt.md", draw_residual_stream),
+    "bpe-merge": Diagram(
+        "One byte-pair merge step",
+        "The text 'the cat sat on the mat' as byte ids. count_pairs counts adjacent pairs; the most frequent, "
+        "'a' followed by 't' (bytes 97 and 116), occurs three times. merge replaces each occurrence by the new "
+        "id 256, and the sequence gets three tokens shorter.",
+        "book/part1/bpe.md", draw_bpe_merge),
+}
+
+
+def canvas(name: str) -> Canvas:
+    """The drawn `Canvas` of diagram `name` (its text boxes can be checked for overlaps)."""
+    d = DIAGRAMS[name]
+    return d.draw(name, d.title, d.alt)
+
+
+def svg(name: str) -> str:
+    """The SVG document of diagram `name`."""
+    return canvas(name).render()
+
+
+def write_all(directory: str | Path) -> list[Path]:
+    """Write every diagram to ``directory/<name>.svg``; return the paths."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in DIAGRAMS:
+        path = out / f"{name}.svg"
+        path.write_text(svg(name), encoding="utf-8")
+        paths.append(path)
+    return paths
