@@ -90,6 +90,19 @@ def test_ladder_rungs_add_one_piece_each():
     assert not any(c.tie_weights for c in configs.values())  # each rung adds one piece, nothing else
 
 
+def test_each_variant_changes_one_thing_about_a_rung():
+    rungs = dict(cp.RUNGS)
+    names = [name for name, _, _ in cp.VARIANTS]
+    assert len(set(names)) == len(names) and not set(names) & set(rungs)
+    for name, config, changes in cp.VARIANTS:
+        assert set(changes) <= {"warmup_steps"}
+        # the rung it varies: the one with the same depth and feed-forward network
+        base = next(c for c in rungs.values() if (c.n_layers, c.ff_dim) == (config.n_layers, config.ff_dim))
+        differs = {f for f in ("n_heads", "tie_weights", "norm_placement") if getattr(base, f) != getattr(config, f)}
+        assert len(differs) + len(changes) >= 1, name
+        assert len(differs) <= 1, name
+
+
 def test_train_rung_is_a_function_of_its_seed(splits):
     config = replace(TINY, position="rope")
     first, loss_1 = cp.train_rung(config, splits, QUICK, progress=False)

@@ -39,12 +39,36 @@ def test_ladder_script_on_two_steps(tmp_path):
     from llmscratch.scripts.ablation_ladder import main
 
     out = tmp_path / "ladder.json"
-    assert main(["--steps", "2", "--out", str(out), "--no-progress"]) == 0
+    assert main(["--steps", "2", "--seeds", "3", "--only", "bigram", "two blocks, no warm-up",
+                 "--out", str(out), "--no-progress"]) == 0
     result = json.loads(out.read_text())
-    assert [r["name"] for r in result["rungs"]][0] == "bigram" and len(result["rungs"]) == 6
-    for row in result["rungs"]:
-        assert math.isfinite(row["val_loss"])
+    assert [r["name"] for r in result["rungs"]] == ["bigram"]
+    assert [r["name"] for r in result["variants"]] == ["two blocks, no warm-up"]
+    for row in result["rungs"] + result["variants"]:
+        assert row["seeds"] == [3] and len(row["val_losses"]) == 1
+        assert math.isfinite(row["val_loss"]) and row["val_min"] == row["val_loss"] == row["val_max"]
         assert row["num_parameters"] == parameter_formula(GPTConfig(**row["config"]))["total"]
+    assert result["variants"][0]["train_changes"] == {"warmup_steps": 0}
+    with pytest.raises(SystemExit, match="no rung or variant named"):
+        main(["--only", "three blocks", "--out", str(out)])
+
+
+def test_ladder_runs_side_by_side_give_what_one_after_another_gives(tmp_path):
+    """Each run is a function of its config and seed alone, whichever process trains it."""
+    _need_shakespeare()
+    from llmscratch.scripts.ablation_ladder import main
+
+    rows = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"ladder_{jobs}.json"
+        main(["--steps", "1", "--seeds", "3", "5", "--only", "bigram", "one head", "--jobs", jobs,
+              "--out", str(out), "--no-progress"])
+        rows[jobs] = json.loads(out.read_text())["rungs"]
+    assert [r["name"] for r in rows["1"]] == ["bigram", "one head"]
+    assert [r["val_losses"] for r in rows["1"]] == [r["val_losses"] for r in rows["2"]]
+    assert all(r["val_losses"][0] != r["val_losses"][1] for r in rows["1"])  # the seed matters
+    for row in rows["1"]:
+        assert row["val_min"] <= row["val_loss"] <= row["val_max"]
 
 
 TINY = GPTConfig(vocab_size=20, context_length=8, d_model=16, n_layers=1, n_heads=2)

@@ -41,7 +41,7 @@ from .positional import POSITION_SCHEMES
 from .training import TrainConfig, train
 
 __all__ = ["FACTORS", "LADDER_TRAIN", "POSITIONS_BASE", "POSITIONS_TRAIN", "RUNGS", "SCHEMES", "SEEDS",
-           "compare_positions", "fit_rung", "run_scheme", "summarize", "train_rung"]
+           "VARIANTS", "compare_positions", "fit_rung", "run_scheme", "summarize", "train_rung"]
 
 # Every rung has its own output matrix (no weight tying): a bigram needs one to be a full
 # bigram table, and keeping it in every rung means each rung adds exactly one piece. (Tied,
@@ -61,6 +61,18 @@ RUNGS: list[tuple[str, GPTConfig]] = [
     ("two blocks", _TINY),
     # Four blocks.
     ("four blocks", replace(_TINY, n_layers=4)),
+]
+
+# Side questions asked at the ladder's budget, each a change to one rung: (name, config, changes
+# to the training config). How many heads, at the same width? Does tying the output matrix to
+# the embedding help? Does post-norm need the warm-up that pre-norm can do without?
+VARIANTS: list[tuple[str, GPTConfig, dict[str, object]]] = [
+    ("two heads", replace(_TINY, n_layers=1, n_heads=2, d_ff=0), {}),
+    ("eight heads", replace(_TINY, n_layers=1, n_heads=8, d_ff=0), {}),
+    ("two blocks, tied", replace(_TINY, tie_weights=True), {}),
+    ("two blocks, no warm-up", _TINY, {"warmup_steps": 0}),
+    ("two blocks, post-norm", replace(_TINY, norm_placement="post"), {}),
+    ("two blocks, post-norm, no warm-up", replace(_TINY, norm_placement="post"), {"warmup_steps": 0}),
 ]
 
 # The budget shared by every rung: about a minute per rung on one CPU thread.

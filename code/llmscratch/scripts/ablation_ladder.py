@@ -1,51 +1,115 @@
-"""Part 2's ladder: from a bigram to a GPT, one piece at a time, with one training budget.
+"""Part 2's ladder: from a bigram to a GPT, one piece at a time, with one training budget and three seeds.
 
     python -m llmscratch.scripts.ablation_ladder        # writes data/part2_ladder.json
+    python -m llmscratch.scripts.ablation_ladder --device cuda --jobs 6   # the same, runs side by side
 
-The rungs and the budget are `llmscratch.comparisons.RUNGS` and `LADDER_TRAIN`. The JSON holds,
-per rung, the config, parameter count, validation loss in nats per token and in bits per
-character, and the wall time, plus the provenance of the whole run.
+The rungs, the side questions and the budget are `llmscratch.comparisons.RUNGS`, `VARIANTS` and
+`LADDER_TRAIN`; every one is trained once per seed (`SEEDS`), each seed driving both the
+initialisation and the order of the batches. The JSON holds, per rung and per variant, the
+config, parameter count, the validation loss of each seed in nats per token (``val_losses``),
+their mean, minimum and maximum, the mean in bits per character, and the mean wall time, plus
+the provenance of the whole run. A sentence that says one rung beats another needs their
+ranges (min to max) to separate.
+
+``--jobs N`` trains N runs at once in separate processes: worth it on a GPU, where a model this
+small leaves the device mostly idle; on a CPU keep the default of 1 (the runs share the cores).
 """
 
 import math
+import statistics
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, replace
+from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
-from ..comparisons import LADDER_TRAIN, RUNGS, train_rung
+import torch
+
+from ..comparisons import LADDER_TRAIN, RUNGS, SEEDS, VARIANTS, train_rung
+from ..config import GPTConfig
 from ..experiments import shakespeare_bpe_splits
+from ..training import TrainConfig
 from .cli import commit_result, default_out, script_parser, start
 
 MODULE = "llmscratch.scripts.ablation_ladder"
 OUT = "data/part2_ladder.json"
 
 
+def _one_run(config: GPTConfig, cfg: TrainConfig, name: str, device: str, threads: int,
+             progress: bool) -> tuple[float, int, float]:
+    """Train and score one (config, seed): validation loss, parameter count, wall seconds."""
+    torch.set_num_threads(threads)
+    _, splits, _ = shakespeare_bpe_splits()
+    t0 = time.time()
+    model, val = train_rung(config, splits, cfg, progress=progress, desc=f"{name} seed {cfg.seed}", device=device)
+    print(f"{name:36s} seed {cfg.seed}  val {val:.4f}  ({time.time() - t0:.0f} s)", flush=True)
+    return val, model.num_parameters(), time.time() - t0
+
+
+def _row(name: str, config: GPTConfig, runs: list[tuple[float, int, float]], seeds: Sequence[int],
+         chars_per_token: float) -> dict[str, Any]:
+    losses = [val for val, _, _ in runs]
+    mean = statistics.fmean(losses)
+    return {"name": name, "val_loss": round(mean, 5), "val_losses": [round(v, 5) for v in losses],
+            "val_min": round(min(losses), 5), "val_max": round(max(losses), 5), "seeds": list(seeds),
+            "val_bits_per_char": round(mean / math.log(2) / chars_per_token, 5),
+            "num_parameters": runs[0][1], "wall_seconds": round(statistics.fmean(w for _, _, w in runs), 1),
+            "config": asdict(config)}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = script_parser(MODULE, __doc__).parse_args(argv)
+    parser = script_parser(MODULE, __doc__)
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS),
+                        help=f"default {' '.join(map(str, SEEDS))}")
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, in separate processes (default 1)")
+    parser.add_argument("--rungs-only", action="store_true", help="skip the side questions (VARIANTS)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="train only these rungs and variants (a trial)")
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        raise SystemExit(f"--jobs must be at least 1, got {args.jobs}")
     device, started = start(args)
-    cfg = replace(LADDER_TRAIN, steps=args.steps) if args.steps else LADDER_TRAIN
+    base = replace(LADDER_TRAIN, steps=args.steps) if args.steps else LADDER_TRAIN
     _, splits, chars = shakespeare_bpe_splits()
     chars_per_token = chars["val"] / len(splits["val"])
-    rows = []
-    for name, config in RUNGS:
-        t0 = time.time()
-        model, val = train_rung(config, splits, cfg, progress=not args.no_progress, desc=name, device=device)
-        rows.append({"name": name, "val_loss": round(val, 5),
-                     "val_bits_per_char": round(val / math.log(2) / chars_per_token, 5),
-                     "num_parameters": model.num_parameters(), "wall_seconds": round(time.time() - t0, 1),
-                     "config": asdict(config)})
-        print(f"{name:12s} {model.num_parameters():8d} params  val {val:.4f}", flush=True)
-    result = {
-        "what": "GPT variants trained with one budget on the 512-token BPE of Tiny Shakespeare; validation loss "
-                "(nats per token) with the book's protocol: every token, each predicted from at least 15/16 of "
-                "the context (sliding windows, evaluation.sliding_nlls)",
-        "train_config": asdict(cfg),
+    entries = [(name, config, {}, "rungs") for name, config in RUNGS]
+    if not args.rungs_only:
+        entries += [(name, config, changes, "variants") for name, config, changes in VARIANTS]
+    if args.only:
+        unknown = set(args.only) - {name for name, *_ in entries}
+        if unknown:
+            raise SystemExit(f"--only: no rung or variant named {', '.join(sorted(unknown))}")
+        entries = [entry for entry in entries if entry[0] in args.only]
+    jobs = [(i, seed, name, config, replace(base, **changes, seed=seed))
+            for i, (name, config, changes, _) in enumerate(entries) for seed in args.seeds]
+    progress = not args.no_progress and args.jobs == 1
+    results: dict[tuple[int, int], tuple[float, int, float]] = {}
+    if args.jobs == 1:
+        for i, seed, name, config, cfg in jobs:
+            results[i, seed] = _one_run(config, cfg, name, str(device), args.threads, progress)
+    else:
+        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+            futures = {(i, seed): pool.submit(_one_run, config, cfg, name, str(device), args.threads, False)
+                       for i, seed, name, config, cfg in jobs}
+            results = {key: future.result() for key, future in futures.items()}
+    result: dict[str, Any] = {
+        "what": "GPT variants trained with one budget on the 512-token BPE of Tiny Shakespeare, once per seed; "
+                "validation loss (nats per token) with the book's protocol: every token, each predicted from at "
+                "least 15/16 of the context (sliding windows, evaluation.sliding_nlls)",
+        "train_config": asdict(base),
+        "seeds": list(args.seeds),
         "val_chars_per_token": round(chars_per_token, 5),
-        "rungs": rows,
+        "rungs": [],
+        "variants": [],
     }
-    commit_result(Path(args.out) if args.out else default_out(OUT), result, MODULE, argv, started, cfg.seed, device)
+    for i, (name, config, changes, group) in enumerate(entries):
+        row = _row(name, config, [results[i, seed] for seed in args.seeds], args.seeds, chars_per_token)
+        if group == "variants":
+            row["train_changes"] = changes
+        result[group].append(row)
+    commit_result(Path(args.out) if args.out else default_out(OUT), result, MODULE, argv, started, None, device)
     return 0
 
 
