@@ -3,7 +3,11 @@ and RoPE's rotation of query and key pairs.
 
 The numbers on the pictures are computed here by the package's own functions
 (`attention_weights`, `scaled_dot_product_attention`, `rope_angles`) from small made-up vectors,
-so a picture cannot show a softmax the code would not produce.
+so a picture cannot show a softmax the code would not produce. The sizes on the multi-head and
+RoPE pictures are those of the default `GPTConfig` (the course's tiny model).
+
+Left out: the batch axis (every picture follows one sequence), dropout on the weights, ALiBi, and
+grouped-query attention beyond a one-line note.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ residual stream through the whole GPT.
 Every box is labelled with the attribute name it has in `llmscratch.blocks.Block` or
 `llmscratch.model.GPT` (``norm_1``, ``attention``, ``feed_forward``, ``token_embedding``,
 ``final_norm``, ``lm_head``...), so the picture can be read next to the code.
+
+Left out: dropout on the residual branches, the insides of the sublayers (the attention pictures
+in `heads` show those), and the post-norm GPT, whose blocks already end in a norm and which
+therefore has no ``final_norm`` (an identity in `GPT`).
 """
 
 from __future__ import annotations
