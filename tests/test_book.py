@@ -3,6 +3,7 @@
 import ast
 import importlib.metadata
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -264,3 +265,24 @@ def test_the_glossary_lists_the_package_vocabulary():
             assert field.name in code_terms or entry in text, (config.__name__, field.name)
     names = {name for config in configs for name in dir(config) if not name.startswith("_")}
     assert not code_terms - names, f"glossary entries that no config has: {sorted(code_terms - names)}"
+
+
+def test_nbtest_fails_a_chapter_whose_outputs_show_a_memory_address(tmp_path):
+    """The conftest that ``notebooks.py nbtest`` writes fails the stray repr, and only it."""
+    import nbformat
+
+    (tmp_path / "tools").symlink_to(notebooks.ROOT / "tools")
+    folder = tmp_path / ".nbtest"
+    folder.mkdir()
+    (folder / "conftest.py").write_text(notebooks.NBTEST_CONFTEST, encoding="utf-8")
+    sources = {"stray": "class Thing:\n    pass\n\nThing()", "clean": "_ = object()\nprint(2 + 2)"}
+    outcomes = {}
+    for name, source in sources.items():
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)]), folder / f"{name}.ipynb")
+        run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbmake",
+                              "--overwrite", str(folder / f"{name}.ipynb")], capture_output=True, text=True,
+                             cwd=tmp_path)
+        outcomes[name] = (run.returncode, run.stdout)
+    assert outcomes["clean"][0] == 0, outcomes["clean"][1]
+    assert outcomes["stray"][0] != 0 and "stray outputs" in outcomes["stray"][1]
+    assert "<__main__.Thing at 0x" in outcomes["stray"][1]

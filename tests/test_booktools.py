@@ -126,3 +126,4 @@ def test_bibliography_labels_are_unique_across_the_book():
     labels = course_labels([Path(__file__).resolve().parents[1] / "book" / "references.bib"])
     assert len(set(labels.values())) == len(labels)
     assert {labels["karpathy2022makemore"], labels["karpathy2022nanogpt"]} == {"Kar22a", "Kar22b"}
+

@@ -13,11 +13,17 @@ jupytext, two ways:
     cell, when and only when it runs in Colab, clones the repository and installs the package
     from it, so that committed results under ``data/`` are there too. ``--check`` writes
     nothing and exits 1 if a committed notebook is missing or out of date.
+
+The executed chapters are also checked for stray outputs: a cell whose last line is, say,
+``torch.manual_seed(0)`` shows ``<torch._C.Generator at 0x7f…>`` on the page, which tells a
+reader nothing. ``nbtest`` writes ``.nbtest/conftest.py``, which fails a chapter whose executed
+outputs show an object's memory address (`stray_outputs`).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -30,6 +36,54 @@ from bookcache import package_stamp  # noqa: E402
 from toc import ROOT, chapters, read_chapter, toc_files  # noqa: E402, F401  (toc_files: for the tests)
 
 NBTEST = ROOT / ".nbtest"
+
+# An object's default repr: "<torch._C.Generator at 0x7f3a…>", "<Foo object at 0x…>".
+MEMORY_ADDRESS = re.compile(r"<[\w.]+(?: object)? at 0x[0-9a-fA-F]+>")
+
+NBTEST_CONFTEST = '''"""Written by tools/notebooks.py nbtest: a chapter fails if its outputs show a memory address."""
+
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from notebooks import stray_outputs  # noqa: E402
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield  # after the call, nbmake has run the chapter and (--overwrite) saved its outputs
+    path = Path(str(item.path))
+    if report.when == "call" and report.passed and path.suffix == ".ipynb":
+        found = stray_outputs(nbformat.read(path, as_version=4))
+        if found:
+            report.outcome = "failed"
+            report.longrepr = "stray outputs (an object's repr, not a result):\\n" + "\\n".join(found)
+    return report
+'''
+
+
+def stray_outputs(nb: nbformat.NotebookNode) -> list[str]:
+    """Outputs of `nb` that show an object's memory address, as ``"cell N: <text>"`` lines.
+
+    >>> cell = nbformat.v4.new_code_cell("torch.manual_seed(0)", execution_count=1)
+    >>> cell.outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "<torch._C.Generator at 0x7f01>"})]
+    >>> stray_outputs(nbformat.v4.new_notebook(cells=[cell]))
+    ['cell 1: <torch._C.Generator at 0x7f01>']
+    """
+    found = []
+    for i, cell in enumerate(nb.cells, 1):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                texts = [out.get("text", "")]
+            else:
+                texts = [out.get("data", {}).get("text/plain", "")]
+            for text in texts:
+                text = "".join(text) if isinstance(text, list) else text
+                found += [f"cell {i}: {m}" for m in MEMORY_ADDRESS.findall(text)]
+    return found
 
 
 def colab_setup_cell() -> nbformat.NotebookNode:
@@ -102,6 +156,7 @@ def write_nbtest() -> int:
     for path in NBTEST.rglob("*.ipynb"):
         if path not in written:
             path.unlink()
+    (NBTEST / "conftest.py").write_text(NBTEST_CONFTEST, encoding="utf-8")
     (NBTEST / ".stamp").write_text(package_stamp() + "\n", encoding="utf-8")
     print(f"converted {len(written)} chapters into {NBTEST.relative_to(ROOT)}/")
     return 0
