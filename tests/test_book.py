@@ -2,6 +2,7 @@
 
 import ast
 import importlib.metadata
+import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,34 @@ def test_chapters_are_notebooks_with_a_python_kernel():
     for md in chapters:
         nb = notebooks.read_chapter(md)
         assert nb.metadata["kernelspec"]["name"] == "python3", md
+
+
+# The headings every chapter of Parts 1 onward has, in this order (tools/chapter_template.md).
+CHAPTER_HEADINGS = ["## Overview", "## The insight", "## Exercises", "## Quiz", "## References"]
+MAX_CHAPTER_LINES = 750
+
+
+def test_chapters_follow_the_template():
+    """Overview, insight, exercises with a learner-written function checked, a quiz, references; not too long."""
+    parts = [md for md in notebooks.chapters() if md.parent.name.startswith("part")]
+    assert len(parts) >= 15
+    problems = []
+    for md in parts:
+        text = md.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        name = str(md.relative_to(ROOT))
+        found = [h for h in CHAPTER_HEADINGS if h in lines]
+        if found != CHAPTER_HEADINGS or [lines.index(h) for h in found] != sorted(lines.index(h) for h in found):
+            problems.append(f"{name}: headings {found}, expected {CHAPTER_HEADINGS} in order")
+            continue
+        exercises = "\n".join(lines[lines.index("## Exercises"):lines.index("## Quiz")])
+        if re.search(r"check_\w+\(\w+", exercises) is None:
+            problems.append(f"{name}: no exercise whose function a checker tests")
+        if "quiz(" not in "\n".join(lines[lines.index("## Quiz"):lines.index("## References")]):
+            problems.append(f"{name}: the Quiz section has no quiz(...)")
+        if len(lines) > MAX_CHAPTER_LINES:
+            problems.append(f"{name}: {len(lines)} lines (at most {MAX_CHAPTER_LINES}; split it or move code out)")
+    assert not problems, "\n".join(problems)
 
 
 def test_launch_notebooks_are_up_to_date():
