@@ -120,6 +120,14 @@ def _randomised_block(config: GPTConfig, seed: int) -> Block:
     return block
 
 
+def _normed_stream(x: torch.Tensor, block: Block) -> torch.Tensor:
+    """The slip of normalising the stream itself: x = norm(x) + sublayer(norm(x)), twice."""
+    h = block.norm_1(x)
+    h = h + block.attention(h)
+    g = block.norm_2(h)
+    return g + block.feed_forward(g)
+
+
 def check_block(fn: Callable[[torch.Tensor, Block], torch.Tensor]) -> None:
     """Check ``fn(x, block) -> y``, a pre-norm residual block, against the package's `Block`.
 
@@ -151,7 +159,7 @@ def check_block(fn: Callable[[torch.Tensor, Block], torch.Tensor]) -> None:
                       "your output has no residual connections: what is added to each sublayer's output?"),
                      (x + attend + block.feed_forward(block.norm_2(attend)),
                       "the feed-forward network reads attention's output alone: what does it add to?"),
-                     (block.norm_1(x) + attend, "the stream itself was normalised: is the norm inside the branch?")]
+                     (_normed_stream(x, block), "the stream itself was normalised: is the norm inside the branch?")]
         n += 1
         where = (f"batch of {B} sequence(s) of {T} token(s), d_model={config.d_model}, norm={config.norm}, "
                  f"bias={config.bias}")
