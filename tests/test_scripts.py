@@ -92,3 +92,23 @@ def test_compare_positions_writes_json_with_provenance(tmp_path, monkeypatch):
     assert result["provenance"]["command"].startswith("python -m llmscratch.scripts.compare_positions")
     assert result["provenance"]["device"] == "cpu"
     assert len(result["provenance"]["code_sha256"]) == 64
+
+
+def test_chars_vs_tokens_matches_parameters(tmp_path):
+    _need_shakespeare()
+    from llmscratch.scripts.chars_vs_tokens import main, mlp_parameters
+
+    out = tmp_path / "cvt.json"
+    assert main(["--steps", "2", "--seeds", "3", "--out", str(out), "--no-progress"]) == 0
+    rows = {r["name"]: r for r in json.loads(out.read_text())["rows"]}
+    chars, bpe = rows["characters"], rows["BPE-512"]
+    narrow = rows["BPE-512, narrowed to the character model's parameters"]
+    wide = rows["characters, widened to the BPE model's parameters"]
+    assert chars["num_parameters"] == mlp_parameters(65, 512) and bpe["num_parameters"] == mlp_parameters(512, 512)
+    assert abs(narrow["num_parameters"] - chars["num_parameters"]) / chars["num_parameters"] < 0.005
+    assert abs(wide["num_parameters"] - bpe["num_parameters"]) / bpe["num_parameters"] < 0.005
+    for row in rows.values():
+        (run,) = row["runs"]
+        assert run["seed"] == 3 and run["num_parameters"] == row["num_parameters"]
+        assert row["bits_per_char"]["min"] == row["bits_per_char"]["max"] == run["bits_per_char"]
+        assert 2.0 < run["bits_per_char"] < 10.0  # barely trained, but a real score

@@ -161,16 +161,23 @@ def _score(nlls: torch.Tensor, p: Protocol) -> dict[str, float]:
 
 
 def train_mlp_nlls(
-    p: Protocol, bpe: bool, seed: int, cfg: TrainConfig, progress: bool
+    p: Protocol, bpe: bool, seed: int, cfg: TrainConfig, progress: bool, hidden_dim: int | None = None,
+    device: torch.device | str = "cpu",
 ) -> tuple[MLPLanguageModel, torch.Tensor]:
-    """Train Part 1's MLP on characters or (`bpe`) BPE tokens; return it and its per-token validation losses."""
+    """Train Part 1's MLP on characters or (`bpe`) BPE tokens; return it (on the CPU) and its validation losses.
+
+    `hidden_dim` replaces the width of the hidden layer (for comparisons at matched parameters);
+    the model trains and is scored on `device`.
+    """
     train_ids, val_ids = (p.bpe_train, p.bpe_val) if bpe else (p.char_train, p.char_val)
-    config = replace(MLP_CONFIG, vocab_size=512 if bpe else p.chars.vocab_size)
+    config = replace(MLP_CONFIG, vocab_size=512 if bpe else p.chars.vocab_size,
+                     hidden_dim=hidden_dim or MLP_CONFIG.hidden_dim)
     torch.manual_seed(seed)
-    model = MLPLanguageModel(config)
+    model = MLPLanguageModel(config).to(device)
     batches = TextBatches({"train": train_ids, "val": val_ids}, config.context_length)
     train(model, batches, replace(cfg, seed=seed), progress=progress, desc=f"MLP {'BPE' if bpe else 'chars'} {seed}")
-    return model, token_nlls(model, val_ids, context=train_ids)
+    nlls = token_nlls(model, val_ids, context=train_ids).cpu()
+    return model.cpu(), nlls
 
 
 def train_rung_nlls(p: Protocol, config: GPTConfig, seed: int, cfg: TrainConfig, progress: bool,

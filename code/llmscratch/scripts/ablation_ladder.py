@@ -20,9 +20,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, replace
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +30,7 @@ from ..comparisons import LADDER_TRAIN, RUNGS, SEEDS, VARIANTS, train_rung
 from ..config import GPTConfig
 from ..experiments import shakespeare_bpe_splits
 from ..training import TrainConfig
-from .cli import commit_result, default_out, script_parser, start
+from .cli import commit_result, default_out, map_jobs, script_parser, start
 
 MODULE = "llmscratch.scripts.ablation_ladder"
 OUT = "data/part2_ladder.json"
@@ -85,15 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     jobs = [(i, seed, name, config, replace(base, **changes, seed=seed))
             for i, (name, config, changes, _) in enumerate(entries) for seed in args.seeds]
     progress = not args.no_progress and args.jobs == 1
-    results: dict[tuple[int, int], tuple[float, int, float]] = {}
-    if args.jobs == 1:
-        for i, seed, name, config, cfg in jobs:
-            results[i, seed] = _one_run(config, cfg, name, str(device), args.threads, progress)
-    else:
-        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-            futures = {(i, seed): pool.submit(_one_run, config, cfg, name, str(device), args.threads, False)
-                       for i, seed, name, config, cfg in jobs}
-            results = {key: future.result() for key, future in futures.items()}
+    runs = map_jobs(_one_run, [(config, cfg, name, str(device), args.threads, progress)
+                               for _, _, name, config, cfg in jobs], args.jobs)
+    results = {(i, seed): run for (i, seed, *_), run in zip(jobs, runs)}
     result: dict[str, Any] = {
         "what": "GPT variants trained with one budget on the 512-token BPE of Tiny Shakespeare, once per seed; "
                 "validation loss (nats per token) with the book's protocol: every token, each predicted from at "

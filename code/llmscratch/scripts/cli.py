@@ -15,10 +15,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
+from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -29,7 +31,9 @@ from ..paths import repo_root
 from ..provenance import script_provenance, to_json
 from ..runtime import DEVICES, PRECISIONS, resolve_device
 
-__all__ = ["commit_result", "default_out", "recipe_main", "script_parser", "start"]
+T = TypeVar("T")
+
+__all__ = ["commit_result", "default_out", "map_jobs", "recipe_main", "script_parser", "start"]
 
 
 def script_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
@@ -51,6 +55,21 @@ def start(args: argparse.Namespace) -> tuple[torch.device, float]:
         raise SystemExit(f"--steps must be positive, got {args.steps}")
     torch.set_num_threads(args.threads)
     return resolve_device(args.device), time.time()
+
+
+def map_jobs(fn: Callable[..., T], calls: Sequence[tuple], jobs: int = 1) -> list[T]:
+    """``[fn(*args) for args in calls]``, `jobs` calls at a time in separate processes when `jobs` > 1.
+
+    Worth it on a GPU, where one small model leaves the device mostly idle; on a CPU the
+    processes share the cores, so keep 1. `fn` must be a module-level function (it is pickled).
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
+    if jobs == 1:
+        return [fn(*args) for args in calls]
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(fn, *args) for args in calls]
+        return [future.result() for future in futures]
 
 
 def default_out(relative: str) -> Path:
