@@ -73,6 +73,10 @@ VARIANTS: list[tuple[str, GPTConfig, dict[str, object]]] = [
     ("two blocks, no warm-up", _TINY, {"warmup_steps": 0}),
     ("two blocks, post-norm", replace(_TINY, norm_placement="post"), {}),
     ("two blocks, post-norm, no warm-up", replace(_TINY, norm_placement="post"), {"warmup_steps": 0}),
+    # A deeper stack, where the wiring of the residual stream matters most.
+    ("six blocks", replace(_TINY, n_layers=6), {}),
+    ("six blocks, post-norm", replace(_TINY, n_layers=6, norm_placement="post"), {}),
+    ("six blocks, no residuals", replace(_TINY, n_layers=6, residual=False), {}),
 ]
 
 # The budget shared by every rung: about a minute per rung on one CPU thread.
