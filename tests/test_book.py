@@ -315,3 +315,12 @@ def test_nbtest_fails_a_chapter_whose_outputs_show_a_memory_address(tmp_path):
     assert outcomes["clean"][0] == 0, outcomes["clean"][1]
     assert outcomes["stray"][0] != 0 and "stray outputs" in outcomes["stray"][1]
     assert "<__main__.Thing at 0x" in outcomes["stray"][1]
+
+
+def test_every_diagram_is_shown_in_its_chapter_with_its_alt_text():
+    """The figure's alt text is the diagram's own description (llmscratch.diagrams), word for word."""
+    from llmscratch.diagrams import DIAGRAMS
+
+    for name, diagram in DIAGRAMS.items():
+        chapter = (ROOT / diagram.chapter).read_text(encoding="utf-8")
+        assert f"```{{figure}} ../diagrams/{name}.svg\n:alt: {diagram.alt}\n" in chapter, name
