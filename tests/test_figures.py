@@ -13,3 +13,37 @@ def test_ablation_bars_sort_by_cost_and_mark_only_separated_ranges():
     assert list(bar.marker.color) == ["#d62728", "#bbbbbb"]  # the small one overlaps the full model's runs
     assert list(bar.error_x.array) == pytest.approx([0.1, 0.02])
     assert list(bar.error_x.arrayminus) == pytest.approx([0.1, 0.02])
+
+
+def test_attention_panels_blank_the_future_and_share_one_scale():
+    import torch
+
+    from llmscratch.figures import attention_panels
+
+    weights = torch.tril(torch.ones(3, 3))
+    weights = weights / weights.sum(-1, keepdim=True)  # (T, T) causal averages
+    fig = attention_panels([("a", weights, "xyz"), ("b", weights.numpy(), ["x", "y", "z"])], "t")
+    assert len(fig.data) == 2
+    for trace in fig.data:
+        z = [list(row) for row in trace.z]
+        assert z[0] == [1.0, None, None] and z[2] == [0.333, 0.333, 0.333]  # row = query; future left blank
+        assert (trace.zmin, trace.zmax) == (0, 1)
+    assert [t.showscale for t in fig.data] == [False, True]  # one colour bar for all panels
+
+
+def test_training_curves_draws_train_val_and_the_baseline():
+    from llmscratch.figures import training_curves
+    from llmscratch.training import History
+
+    h = History()
+    for step in range(1, 5):
+        h.record_step(step, 0.1, 3.0 - 0.1 * step)
+    h.record_eval(4, 2.7, 2.8)
+    fig = training_curves({"run": h}, smooth=2, baseline=3.5)
+    names = [t.name for t in fig.data]
+    assert names == ["run: train", "run: val", "run: learning rate"]
+    assert list(fig.data[0].y) == pytest.approx([2.9, 2.85, 2.75, 2.65])  # moving average over 2 updates
+    assert list(fig.data[1].y) == [2.8]
+    assert fig.layout.shapes[0].y0 == 3.5  # the baseline line
+    with pytest.raises(ValueError):
+        training_curves({})
