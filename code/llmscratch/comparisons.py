@@ -77,6 +77,8 @@ VARIANTS: list[tuple[str, GPTConfig, dict[str, object]]] = [
     ("six blocks", replace(_TINY, n_layers=6), {}),
     ("six blocks, post-norm", replace(_TINY, n_layers=6, norm_placement="post"), {}),
     ("six blocks, no residuals", replace(_TINY, n_layers=6, residual=False), {}),
+    ("six blocks, no warm-up", replace(_TINY, n_layers=6), {"warmup_steps": 0}),
+    ("six blocks, post-norm, no warm-up", replace(_TINY, n_layers=6, norm_placement="post"), {"warmup_steps": 0}),
 ]
 
 # The budget shared by every rung: about a minute per rung on one CPU thread.
