@@ -19,8 +19,12 @@ so that it can be read. `attention_weights` returns the softmax alone, for pictu
 once, the heads attending in parallel as one batched matrix product, and an output projection.
 With fewer key/value heads than query heads it is grouped-query attention.
 
-Left out: the KV cache (the inference chapter adds it), and fused kernels. The layer uses
-PyTorch's fused function when it is not asked for its weights; it computes the same thing.
+Given a `llmscratch.kv_cache.KVCache`, the layer appends its new keys and values to it and
+attends from the new queries to every stored key: the new tokens sit at positions
+``cache.length`` onwards, which is where their RoPE angles and ALiBi distances start.
+
+Left out: fused kernels. The layer uses PyTorch's fused function when it is not asked for its
+weights; it computes the same thing.
 
 References: Vaswani et al., "Attention Is All You Need" (NeurIPS 2017); Radford et al.,
 "Language Models are Unsupervised Multitask Learners" (2019) for the decoder-only layout;
@@ -36,6 +40,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import GPTConfig
+from .kv_cache import KVCache
 from .positional import alibi_bias, apply_rope, rope_angles
 
 __all__ = ["CausalSelfAttention", "attention_weights", "causal_mask", "merge_heads", "scaled_dot_product_attention",
@@ -146,7 +151,8 @@ class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention with optional RoPE or ALiBi and grouped key/value heads.
 
     ``forward(x)`` maps (B, T, d_model) to (B, T, d_model). With ``return_weights=True`` it
-    returns ``(y, weights)``, the weights being (B, n_heads, T, T).
+    returns ``(y, weights)``, the weights being (B, n_heads, T, T), or (B, n_heads, T, S) with a
+    `KVCache` that holds S - T earlier positions (``cache=``, and ``layer=`` the block's index).
     Parameters: ``d_model * (n_heads + 2 * n_kv_heads) * head_dim`` for the query/key/value
     projection and ``d_model * d_model`` for the output projection, plus biases if enabled.
     """
@@ -162,28 +168,37 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(c.n_heads * c.head_dim, c.d_model, bias=c.bias)
 
     def forward(
-        self, x: torch.Tensor, return_weights: bool = False
+        self, x: torch.Tensor, return_weights: bool = False, *, cache: KVCache | None = None, layer: int = 0
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         B, T, _ = x.shape
         H, Hkv, hs = self.n_heads, self.n_kv_heads, self.head_dim
+        start = 0 if cache is None else cache.length  # the position of the first new token
         q, k, v = self.qkv(x).split([H * hs, Hkv * hs, Hkv * hs], dim=-1)  # (B, T, H*hs), (B, T, Hkv*hs) x2
         q = split_heads(q, H)  # (B, H, T, hs)
         k, v = split_heads(k, Hkv), split_heads(v, Hkv)  # (B, Hkv, T, hs) each
         if self.position == "rope":
-            cos, sin = rope_angles(T, hs, self.rope_base)  # (T, hs/2) each
-            cos, sin = cos.to(x.device), sin.to(x.device)
+            cos, sin = rope_angles(start + T, hs, self.rope_base)  # (start + T, hs/2) each
+            cos, sin = cos[start:].to(x.device), sin[start:].to(x.device)  # (T, hs/2): the new positions' angles
             q = apply_rope(q, cos, sin)  # (B, H, T, hs): rotated by position
             k = apply_rope(k, cos, sin)  # (B, Hkv, T, hs)
+        if cache is not None:
+            k, v = cache.append(layer, k, v)  # (B, Hkv, S, hs) each, S = start + T: the stored keys, then these
+        S = k.shape[2]
         mask, is_causal = None, True
         if self.position == "alibi":
-            causal = causal_mask(T).to(x.device)  # (T, T)
-            bias = alibi_bias(H, T).to(x.device, x.dtype)  # (H, T, T)
-            mask = bias.masked_fill(~causal, float("-inf"))  # (H, T, T): the causal mask folded in
+            causal = causal_mask(S)[start:].to(x.device)  # (T, S): query i is position start + i
+            bias = alibi_bias(H, S)[:, start:].to(x.device, x.dtype)  # (H, T, S)
+            mask = bias.masked_fill(~causal, float("-inf"))  # (H, T, S): the causal mask folded in
+            is_causal = False
+        elif start > 0:
+            # PyTorch aligns is_causal's mask to the top left when S > T, which would hide stored
+            # keys; the mask must be the bottom rows of the (S, S) one. One new token sees every key.
+            mask = None if T == 1 else causal_mask(S)[start:].to(x.device)  # (T, S)
             is_causal = False
         gqa = Hkv != H
         if return_weights:
-            weights = attention_weights(q, k, mask, is_causal, enable_gqa=gqa)  # (B, H, T, T)
-            dropped = F.dropout(weights, self.dropout, training=self.training)  # (B, H, T, T)
+            weights = attention_weights(q, k, mask, is_causal, enable_gqa=gqa)  # (B, H, T, S)
+            dropped = F.dropout(weights, self.dropout, training=self.training)  # (B, H, T, S)
             y = dropped @ _repeat_kv(q, v, gqa)  # (B, H, T, hs)
         else:
             # Attention dropout only while training, as nn.Dropout would do it.

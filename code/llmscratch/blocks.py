@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from .attention import CausalSelfAttention
 from .config import ACTIVATIONS, NORMS, GPTConfig
+from .kv_cache import KVCache
 
 __all__ = ["Block", "FeedForward", "RMSNorm", "make_norm"]
 
@@ -100,7 +101,8 @@ class FeedForward(nn.Module):
 class Block(nn.Module):
     """One transformer layer; ``forward(x)`` keeps the shape (B, T, d_model).
 
-    ``return_weights=True`` also returns the attention weights (B, n_heads, T, T).
+    ``return_weights=True`` also returns the attention weights (B, n_heads, T, T). With a
+    `KVCache` (``cache=``, ``layer=`` this block's index) attention also sees the cached positions.
     """
 
     def __init__(self, config: GPTConfig) -> None:
@@ -115,15 +117,15 @@ class Block(nn.Module):
         self.drop = nn.Dropout(c.dropout)
 
     def forward(
-        self, x: torch.Tensor, return_weights: bool = False
+        self, x: torch.Tensor, return_weights: bool = False, *, cache: KVCache | None = None, layer: int = 0
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         if self.pre_norm:
-            a, weights = self._attend(self.norm_1(x), return_weights)
+            a, weights = self._attend(self.norm_1(x), return_weights, cache, layer)
             x = self._plus(x, self.drop(a))  # x = x + attention(norm_1(x))
             if self.feed_forward is not None:
                 x = self._plus(x, self.drop(self.feed_forward(self.norm_2(x))))  # x = x + feed_forward(norm_2(x))
         else:
-            a, weights = self._attend(x, return_weights)
+            a, weights = self._attend(x, return_weights, cache, layer)
             x = self.norm_1(self._plus(x, self.drop(a)))  # x = norm_1(x + attention(x))
             if self.feed_forward is not None:
                 x = self.norm_2(self._plus(x, self.drop(self.feed_forward(x))))  # x = norm_2(x + feed_forward(x))
@@ -133,8 +135,10 @@ class Block(nn.Module):
         """The residual connection ``x + branch``; only the branch when residual=False."""
         return x + branch if self.residual else branch
 
-    def _attend(self, x: torch.Tensor, return_weights: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Attention's output (B, T, d_model), and its weights (B, n_heads, T, T) when asked for."""
+    def _attend(
+        self, x: torch.Tensor, return_weights: bool, cache: KVCache | None, layer: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Attention's output (B, T, d_model), and its weights (B, n_heads, T, S) when asked for."""
         if return_weights:
-            return self.attention(x, return_weights=True)
-        return self.attention(x), None
+            return self.attention(x, return_weights=True, cache=cache, layer=layer)
+        return self.attention(x, cache=cache, layer=layer), None

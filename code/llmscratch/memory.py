@@ -47,6 +47,9 @@ tests check the estimate against the measurement over many configurations.
     >>> est.activation_breakdown["loss (log-softmax)"]  # 4 bytes · (2·8 rows of 50 log-probabilities + 1)
     3204
 
+Generation needs none of the training state, but a KV cache of its own: `kv_cache_bytes`
+(defined in `llmscratch.kv_cache`, re-exported here) counts it from the config.
+
 Left out: mixed precision (float32 master weights next to 16-bit copies), the logits that the
 caller keeps after ``forward`` (B·T·V, not saved by autograd but alive), the allocator's
 temporary buffers and fragmentation, and the fact that activations are freed during the backward
@@ -65,9 +68,11 @@ from dataclasses import dataclass, field
 import torch
 
 from .config import GPTConfig
+from .kv_cache import kv_cache_bytes
 from .model import GPT, parameter_formula
 
-__all__ = ["MemoryEstimate", "activation_counts", "measure_memory", "memory_estimate", "saved_tensor_bytes"]
+__all__ = ["MemoryEstimate", "activation_counts", "kv_cache_bytes", "measure_memory", "memory_estimate",
+           "saved_tensor_bytes"]
 
 INDEX_BYTES = 8  # token ids, targets and positions are int64
 STEP_BYTES = 4  # AdamW keeps each parameter tensor's step count as a float32 scalar tensor

@@ -19,7 +19,12 @@ projection) scaled by 1/√(2 n_layers), so that the stream's variance at the to
 with depth. With weights that small the first logits are nearly equal, and the loss at
 initialisation is close to ln(vocab_size).
 
-Left out: dropout schedules, the KV cache and generation tricks (Part 4), mixture of experts.
+With a `llmscratch.kv_cache.KVCache`, ``forward(idx, cache=cache)`` treats `idx` as the tokens
+that follow the cached ones: their positions start at ``cache.length``, every layer attends to
+the cached keys and values too, and the cache grows by ``idx.shape[1]`` positions. Feeding a
+sequence in pieces then gives the logits of feeding it whole (up to rounding).
+
+Left out: dropout schedules, generation tricks (Part 4), mixture of experts.
 
 References: Radford et al., "Improving Language Understanding by Generative Pre-Training"
 (2018) and "Language Models are Unsupervised Multitask Learners" (2019); Press & Wolf, "Using
@@ -40,6 +45,7 @@ import torch.nn.functional as F
 from .blocks import Block, RMSNorm, make_norm
 from .checks import check_token_ids, embed_ids
 from .config import GPTConfig
+from .kv_cache import KVCache
 from .positional import sinusoidal_positions
 from .runtime import eval_mode
 
@@ -60,6 +66,7 @@ class GPT(nn.Module):
     ``forward(idx, targets=None)`` takes token ids (B, T) and returns ``(logits, loss)``:
     logits (B, T, vocab_size) for the token after each position, and with `targets` (B, T)
     the mean cross-entropy over all positions (targets equal to -100 are ignored), else None.
+    ``forward(idx, cache=cache)`` continues the sequence held by a `KVCache` (see the module docstring).
     """
 
     def __init__(self, config: GPTConfig) -> None:
@@ -110,27 +117,40 @@ class GPT(nn.Module):
                              f"context_length={self.config.context_length} rows; crop the input or use "
                              "a position scheme that extrapolates")
 
-    def embed(self, idx: torch.Tensor) -> torch.Tensor:
-        """Token vectors plus absolute position vectors (if the scheme has them): (B, T, d_model)."""
+    def embed(self, idx: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Token vectors plus absolute position vectors (if the scheme has them): (B, T, d_model).
+
+        The tokens are at positions ``start`` to ``start + T - 1`` (`start` > 0 after a KV cache).
+        """
         T = idx.shape[1]
         x = embed_ids(self.token_embedding, idx)  # (B, T, d); ids outside the vocabulary raise
         if self.position_embedding is not None:
-            x = x + self.position_embedding(torch.arange(T, device=idx.device))  # (T, d) broadcast over B
+            positions = torch.arange(start, start + T, device=idx.device)  # (T,)
+            x = x + self.position_embedding(positions)  # (T, d) broadcast over B
         elif self.config.position == "sinusoidal":
             # Scaled so that its entries have the RMS (0.02) of a freshly initialised learned
             # table: the two schemes then differ only in being fixed or trained. Unscaled, the
             # sinusoids (RMS 1/sqrt(2)) would drown the 0.02-sized token vectors at the start.
-            table = sinusoidal_positions(T, self.config.d_model) * (0.02 * math.sqrt(2))  # (T, d)
+            table = sinusoidal_positions(start + T, self.config.d_model)[start:] * (0.02 * math.sqrt(2))  # (T, d)
             x = x + table.to(x.device, x.dtype)
         return self.drop(x)
 
     def forward(
-        self, idx: torch.Tensor, targets: torch.Tensor | None = None
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, *, cache: KVCache | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         self._check(idx)
-        x = self.embed(idx)  # (B, T, d)
-        for block in self.blocks:
-            x = block(x)  # (B, T, d)
+        if cache is not None:
+            if targets is not None:
+                raise ValueError("a KV cache is for generation, one step after another; training takes "
+                                 "targets without a cache")
+            if not isinstance(cache, KVCache):
+                raise TypeError(f"cache must be a KVCache, got {type(cache).__name__}")
+            cache.check(self.config, idx.shape[0], idx.shape[1])
+        x = self.embed(idx, 0 if cache is None else cache.length)  # (B, T, d)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, cache=cache, layer=layer)  # (B, T, d)
+        if cache is not None:
+            cache.length += idx.shape[1]  # every layer has stored these positions
         logits = self.lm_head(self.final_norm(x))  # (B, T, V)
         if targets is None:
             return logits, None

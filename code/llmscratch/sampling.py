@@ -30,6 +30,13 @@ has a `context_length` attribute and a ``forward(idx) -> (logits, loss)`` return
 the token after each window ((B, V), or (B, T, V) of which the last position is used).
 Beam search, which looks for likely sequences rather than sampling, is `llmscratch.decoding`.
 
+With ``use_cache=True`` (a `llmscratch.GPT` only) the model reads the prompt once into a
+`llmscratch.kv_cache.KVCache` and then one new token per step, and the ids are those of the
+cache-free loop (the logits agree up to rounding). Past ``context_length`` the cache-free loop
+crops every row to its last ``context_length`` ids, which moves every token to a new position;
+appending to a cache cannot do that, so there the cache is refilled from the cropped window at
+every step: exact, and no faster than without a cache.
+
 Prompts of different lengths cannot share one tensor without padding, and a GPT without a
 padding mask would attend to the padding. `generate_batch` takes them as lists and batches the
 rows of each length together: every row is continued exactly as if it were alone, in as many
@@ -49,6 +56,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .kv_cache import KVCache
 from .runtime import eval_mode
 
 __all__ = ["banned_ngram_tokens", "generate", "generate_batch", "last_logits", "min_p_mask", "next_token_probs",
@@ -150,9 +158,9 @@ def _check_sampling(temperature: float, top_k: int | None, top_p: float | None, 
         raise ValueError(f"min_p must be in [0, 1] or None, got {min_p!r}")
 
 
-def last_logits(model: torch.nn.Module, window: torch.Tensor) -> torch.Tensor:
-    """The logits (B, V) for the token after each row of `window` (B, T)."""
-    logits, _ = model(window)
+def last_logits(model: torch.nn.Module, window: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+    """The logits (B, V) for the token after each row of `window` (B, T), which follows `cache` if given."""
+    logits, _ = model(window) if cache is None else model(window, cache=cache)
     return logits[:, -1, :] if logits.ndim == 3 else logits  # a GPT predicts at every position
 
 
@@ -170,6 +178,7 @@ def generate(
     no_repeat_ngram_size: int | None = None,
     stop_id: int | None = None,
     generator: torch.Generator | None = None,
+    use_cache: bool = False,
 ) -> list[list[int]]:
     """Continue each row of `idx` (B, T0) by up to `max_new_tokens` sampled ids.
 
@@ -178,6 +187,7 @@ def generate(
     (names use the boundary id, exactly as in training). The penalties look at the whole row,
     prompt included. A row ends early when it samples `stop_id`, which is not included.
     Returns the new ids of each row as a list. Temperature 0 is greedy decoding.
+    `use_cache` keeps a KV cache between steps (see the module docstring): the same ids, faster.
     """
     _check_sampling(temperature, top_k, top_p, min_p)
     if not isinstance(idx, torch.Tensor) or idx.ndim != 2 or idx.shape[1] == 0:
@@ -194,9 +204,18 @@ def generate(
     B = idx.shape[0]
     out: list[list[int]] = [[] for _ in range(B)]
     alive = torch.ones(B, dtype=torch.bool)
+    cache = KVCache.for_model(model) if use_cache else None  # a model without a GPTConfig raises here
     with eval_mode(model):
         for _ in range(max_new_tokens):
-            logits = last_logits(model, written[:, -T:])  # (B, V)
+            if cache is None:
+                logits = last_logits(model, written[:, -T:])  # (B, V)
+            elif written.shape[1] > T:
+                # Cropping shifts every position: refill a fresh cache from the window (exact, not faster).
+                cache = KVCache.for_model(model)
+                logits = last_logits(model, written[:, -T:], cache)  # (B, V)
+            else:
+                # The ids the cache has not seen: the whole prompt first, then the last sample.
+                logits = last_logits(model, written[:, cache.length:], cache)  # (B, V)
             if repetition_penalty is not None:
                 logits = penalize_repetition(logits, written, repetition_penalty)
             if no_repeat_ngram_size is not None:
