@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from llmscratch import GPT, GPTConfig, parameter_formula
-from llmscratch.memory import activation_counts, measure_memory, memory_estimate, saved_tensor_bytes
+from llmscratch.kv_cache import KVCache
+from llmscratch.memory import activation_counts, kv_cache_bytes, measure_memory, memory_estimate, saved_tensor_bytes
 
 SMALL = GPTConfig(vocab_size=50, context_length=8, d_model=24, n_layers=2, n_heads=3, d_ff=40)
 CONFIGS = [
@@ -124,3 +125,23 @@ def test_unmodelled_attention_path_and_wrong_config_raise():
         memory_estimate(replace(SMALL, n_kv_heads=1, position="alibi"), 2)
     with pytest.raises(TypeError, match="must be a GPTConfig"):
         memory_estimate({"d_model": 16}, 2)
+
+
+
+@pytest.mark.parametrize("n_kv_heads", [None, 2, 1], ids=["mha", "gqa", "mqa"])
+@pytest.mark.parametrize("batch_size, length", [(1, 1), (3, 7), (2, 16)])
+def test_kv_cache_formula_equals_the_bytes_the_model_stores(n_kv_heads, batch_size, length):
+    """2 · n_layers · B · n_kv_heads · length · head_dim numbers, counted from the cache's own tensors
+    after a prefill of `length` ids and one decode step."""
+    config = replace(SMALL, n_heads=4, n_kv_heads=n_kv_heads, n_layers=3, position="rope")
+    model = GPT(config).eval()
+    cache = KVCache.for_model(model)
+    with torch.no_grad():
+        model(torch.zeros(batch_size, length, dtype=torch.long), cache=cache)
+        model(torch.zeros(batch_size, 1, dtype=torch.long), cache=cache)
+    measured = sum(t.numel() * t.element_size() for t in cache.keys + cache.values)
+    assert measured == cache.nbytes == kv_cache_bytes(config, batch_size, length + 1)
+    # Fewer key/value heads, a smaller cache by the same factor: what grouped-query attention buys.
+    mha = kv_cache_bytes(replace(config, n_kv_heads=None), batch_size, length + 1)
+    assert measured * config.n_heads == mha * config.kv_heads
+    assert kv_cache_bytes(config, batch_size, length + 1, bytes_per_value=2) * 2 == measured
