@@ -197,7 +197,7 @@ class CausalSelfAttention(nn.Module):
             is_causal = False
         gqa = Hkv != H
         if return_weights:
-            weights = attention_weights(q, k, mask, is_causal, enable_gqa=gqa)  # (B, H, T, S)
+            weights = attention_weights(q, k, mask, is_causal, enable_gqa=gqa)  # (B, H, T, T); T by S with a cache
             dropped = F.dropout(weights, self.dropout, training=self.training)  # (B, H, T, S)
             y = dropped @ _repeat_kv(q, v, gqa)  # (B, H, T, hs)
         else:
