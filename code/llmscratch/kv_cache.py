@@ -47,7 +47,7 @@ from .config import GPTConfig
 __all__ = ["KVCache", "kv_cache_bytes"]
 
 
-@dataclass
+@dataclass(eq=False)
 class KVCache:
     """Per-layer keys and values of the positions seen so far, each (B, n_kv_heads, length, head_dim).
 
@@ -56,8 +56,8 @@ class KVCache:
     """
 
     config: GPTConfig  # the shape of the model that fills it; another model's cache is refused
-    keys: list[torch.Tensor | None] = field(default_factory=list)  # n_layers entries
-    values: list[torch.Tensor | None] = field(default_factory=list)  # n_layers entries
+    keys: list[torch.Tensor | None] = field(default_factory=list, repr=False)  # n_layers entries
+    values: list[torch.Tensor | None] = field(default_factory=list, repr=False)  # n_layers entries
     length: int = 0  # positions already stored: the position of the next token
 
     def __post_init__(self) -> None:

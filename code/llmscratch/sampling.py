@@ -31,8 +31,9 @@ the token after each window ((B, V), or (B, T, V) of which the last position is 
 Beam search, which looks for likely sequences rather than sampling, is `llmscratch.decoding`.
 
 With ``use_cache=True`` (a `llmscratch.GPT` only) the model reads the prompt once into a
-`llmscratch.kv_cache.KVCache` and then one new token per step, and the ids are those of the
-cache-free loop (the logits agree up to rounding). Past ``context_length`` the cache-free loop
+`llmscratch.kv_cache.KVCache` and then one new token per step, and writes the ids of the
+cache-free loop: the logits agree to float rounding (about 1e-7), which could only tell two
+tokens apart whose probabilities tie to that precision. Past ``context_length`` the cache-free loop
 crops every row to its last ``context_length`` ids, which moves every token to a new position;
 appending to a cache cannot do that, so there the cache is refilled from the cropped window at
 every step: exact, and no faster than without a cache.
