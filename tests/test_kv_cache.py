@@ -14,6 +14,7 @@ import torch
 from llmscratch import GPT, GPTConfig, MLPConfig, MLPLanguageModel, generate
 from llmscratch.kv_cache import KVCache, kv_cache_bytes
 from llmscratch.positional import POSITION_SCHEMES
+from llmscratch.sampling import generate_batch
 
 CONTEXT = 16
 HEADS = {"mha": None, "gqa": 2, "mqa": 1}  # n_kv_heads for 4 query heads
@@ -122,6 +123,16 @@ def test_the_cache_feeds_one_token_a_step_until_the_window_is_full():
 def test_a_prompt_longer_than_the_context():
     model, idx = tiny(position="learned", n_kv_heads=2), prompts(2, CONTEXT + 7)
     assert generate(model, idx, 6, temperature=0, use_cache=True) == generate(model, idx, 6, temperature=0)
+
+
+def test_prompts_of_different_lengths():
+    """`generate_batch` passes use_cache on to one `generate` per prompt length."""
+    model, rows = tiny(position="sinusoidal", n_kv_heads=1), prompts(4, 9).tolist()
+    batch = [rows[0][:2], rows[1], rows[2][:2], rows[3][:6]]
+    options = dict(temperature=1.0, top_p=0.9)
+    without = generate_batch(model, batch, 12, generator=torch.Generator().manual_seed(5), **options)
+    assert generate_batch(model, batch, 12, generator=torch.Generator().manual_seed(5), use_cache=True,
+                          **options) == without
 
 
 def test_no_new_tokens_and_one_row():
