@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 __all__ = ["ExerciseError"]
@@ -17,6 +19,20 @@ ExerciseError.__module__ = "llmscratch.exercises"
 
 def passed(name: str, n: int) -> None:
     print(f"✓ {name}: all {n} cases agree with the package")
+
+
+def call_learner(where: str, fn: Callable, *args: object) -> object:
+    """Call the learner's function on one case; an error it raises becomes an `ExerciseError` naming the case.
+
+    A `NotImplementedError` (an exercise's stub, not yet written) and an `ExerciseError` pass
+    through unchanged.
+    """
+    try:
+        return fn(*args)
+    except (ExerciseError, NotImplementedError):
+        raise
+    except Exception as err:  # noqa: BLE001 -- any error in the learner's code is reported with its case
+        raise ExerciseError(f"{where}: your function raised {type(err).__name__}: {err}") from err
 
 
 def expect_tensor(where: str, got: object, want: torch.Tensor, *, atol: float = 1e-5, rtol: float = 1e-5,

@@ -25,19 +25,9 @@ import torch.nn.functional as F
 
 from ..bigram import CountingBigram
 from ..datasets import name_windows, stream_windows
-from .core import ExerciseError, expect_tensor, passed
+from .core import ExerciseError, call_learner, expect_tensor, passed
 
 __all__ = ["check_bigram_counts", "check_context_windows", "check_cross_entropy", "check_get_batch"]
-
-
-def _call(where: str, fn: Callable, *args: object) -> object:
-    """Run the learner's function; an exception becomes an `ExerciseError` that names the case."""
-    try:
-        return fn(*args)
-    except ExerciseError:
-        raise
-    except Exception as e:  # noqa: BLE001 -- any failure of the learner's code is reported the same way
-        raise ExerciseError(f"{where}: your function raised {type(e).__name__}: {e}") from e
 
 
 def _random_sequences(g: torch.Generator, n: int, vocab_size: int, boundary_id: int, max_len: int) -> list[list[int]]:
@@ -70,7 +60,7 @@ def check_bigram_counts(fn: Callable[[list[list[int]], int, int], torch.Tensor])
     for what, seqs, V, boundary in cases:
         where = f"{what} (vocab_size={V}, boundary_id={boundary})"
         want = CountingBigram.fit(seqs, vocab_size=V, boundary_id=boundary).counts
-        got = _call(where, fn, [list(s) for s in seqs], V, boundary)
+        got = call_learner(where, fn, [list(s) for s in seqs], V, boundary)
         if isinstance(got, torch.Tensor) and got.shape == want.shape and not torch.equal(got.long(), want):
             got_total, want_total = int(got.sum()), int(want.sum())
             if got_total != want_total:
@@ -111,7 +101,7 @@ def check_cross_entropy(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
         where = f"{what}, logits of shape {tuple(logits.shape)}"
         want = F.cross_entropy(logits.double(), targets)
         x = logits.double().clone().requires_grad_(True)
-        got = _call(where, fn, x, targets.clone())
+        got = call_learner(where, fn, x, targets.clone())
         if not isinstance(got, torch.Tensor):
             raise ExerciseError(f"{where}: expected a tensor (the loss), got {type(got).__name__} "
                                 "(a tensor keeps the computation that backward() needs)")
@@ -164,7 +154,7 @@ def check_context_windows(
     for what, seqs, T, boundary in cases:
         where = f"{what} (context_length={T}, boundary_id={boundary})"
         want_x, want_y = name_windows(seqs, T, boundary)
-        got = _call(where, fn, [list(s) for s in seqs], T, boundary)
+        got = call_learner(where, fn, [list(s) for s in seqs], T, boundary)
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             raise ExerciseError(f"{where}: expected a pair (X, Y), got {type(got).__name__}")
         got_x, got_y = got
@@ -204,7 +194,7 @@ def check_get_batch(fn: Callable[[torch.Tensor, int, int, torch.Generator], tupl
         windows, _ = stream_windows(data, T)  # (N - T, T): every window that has a token after it
         position = torch.empty(int(data.max()) + 1, dtype=torch.long)
         position[data] = torch.arange(len(data))  # the ids are distinct, so an id gives its position
-        got = _call(where, fn, data.clone(), T, B, torch.Generator().manual_seed(1))
+        got = call_learner(where, fn, data.clone(), T, B, torch.Generator().manual_seed(1))
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             raise ExerciseError(f"{where}: expected a pair (x, y), got {type(got).__name__}")
         x, y = got
@@ -226,7 +216,7 @@ def check_get_batch(fn: Callable[[torch.Tensor, int, int, torch.Generator], tupl
                 raise ExerciseError(f"{where}: row {b} of y should be its window shifted one token on, "
                                     f"{data[s + 1 : s + T + 1].tolist()}, got {y[b].tolist()} (is y[b, t] the "
                                     "token after x[b, t]?)")
-        again = _call(where, fn, data.clone(), T, B, torch.Generator().manual_seed(1))
+        again = call_learner(where, fn, data.clone(), T, B, torch.Generator().manual_seed(1))
         if not all(isinstance(t, torch.Tensor) for t in again) or not torch.equal(again[0], x):
             raise ExerciseError(f"{where}: two generators seeded alike gave different batches (is every random "
                                 "draw made with the generator you are given?)")

@@ -16,7 +16,7 @@ from ..bpe.train import count_pairs, merge
 from ..checks import embed_ids
 from ..evaluation import bits_per_char, token_nlls
 from ..mlp import MLPConfig, MLPLanguageModel
-from .core import ExerciseError, expect_tensor, passed
+from .core import ExerciseError, call_learner, expect_tensor, passed
 
 __all__ = ["check_bits_per_char", "check_bpe_merge", "check_cosine_matrix", "check_embedding_lookup",
            "check_pair_counts"]
@@ -31,16 +31,6 @@ def _random_ids(g: torch.Generator, n: int, high: int) -> list[int]:
 def _short(ids: Sequence[int], n: int = 8) -> str:
     ids = list(ids)
     return str(ids) if len(ids) <= n else f"[{', '.join(map(str, ids[:n]))}, ...] ({len(ids)} ids)"
-
-
-def _call(where: str, fn: Callable, *args: object) -> object:
-    """Call the learner's function; an exception it raises becomes an `ExerciseError` naming the case."""
-    try:
-        return fn(*args)
-    except NotImplementedError:
-        raise
-    except Exception as err:  # noqa: BLE001 -- any error in the learner's code is reported with its case
-        raise ExerciseError(f"{where}: your function raised {type(err).__name__}: {err}") from err
 
 
 def check_bpe_merge(fn: Callable[[list[int], Pair, int], list[int]]) -> None:
@@ -72,7 +62,7 @@ def check_bpe_merge(fn: Callable[[list[int], Pair, int], list[int]]) -> None:
         original = list(ids)
         want = merge(ids, pair, new_id)
         where = f"{name}: merge {pair} -> {new_id} in {_short(original)}"
-        got = _call(where, fn, ids, pair, new_id)
+        got = call_learner(where, fn, ids, pair, new_id)
         if ids != original:
             raise ExerciseError(f"{where}: your function changed the input list; build a new one instead")
         if not isinstance(got, (list, tuple)):
@@ -115,7 +105,7 @@ def check_pair_counts(fn: Callable[[list[int]], dict[Pair, int]]) -> None:
         original = list(ids)
         want = dict(count_pairs({tuple(ids): 1}))
         where = f"{name} {_short(original)}"
-        got = _call(where, fn, ids)
+        got = call_learner(where, fn, ids)
         if ids != original:
             raise ExerciseError(f"{where}: your function changed the input list")
         if not hasattr(got, "items"):
@@ -157,7 +147,7 @@ def check_embedding_lookup(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
     for name, ids in cases:
         want = embed_ids(table, ids)
         where = f"{name}, ids of shape {tuple(ids.shape)}, table ({V}, {E})"
-        got = _call(where, fn, ids.clone(), table.clone())
+        got = call_learner(where, fn, ids.clone(), table.clone())
         if isinstance(got, torch.Tensor) and got.shape != want.shape:
             raise ExerciseError(f"{where}: expected shape {tuple(want.shape)}, got {tuple(got.shape)} "
                                 "(one vector per id, in the ids' own layout: ids.shape + (E,))")
@@ -185,7 +175,7 @@ def check_cosine_matrix(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
         t = table.double()
         want = torch.nn.functional.cosine_similarity(t.unsqueeze(1), t.unsqueeze(0), dim=-1)  # (V, V)
         where = f"{name}, table of shape {tuple(table.shape)}"
-        got = _call(where, fn, table.clone())
+        got = call_learner(where, fn, table.clone())
         expect_tensor(where, got, want, atol=1e-5, rtol=1e-4,
                       hint="is each row divided by its own length, along the embedding dimension?")
     passed("check_cosine_matrix", len(cases))
@@ -208,7 +198,7 @@ def check_bits_per_char(fn: Callable[[torch.Tensor, int], float]) -> None:
         nlls = token_nlls(model, ids, context)
         want = bits_per_char(model, ids, n_chars, context)
         where = f"{n_tokens} tokens of a {n_chars}-character text (mean loss {float(nlls.mean()):.4f} nats per token)"
-        got = _call(where, fn, nlls.clone(), n_chars)
+        got = call_learner(where, fn, nlls.clone(), n_chars)
         if isinstance(got, torch.Tensor) and got.numel() == 1:
             got = float(got)
         if not isinstance(got, (int, float)):
