@@ -18,14 +18,7 @@ import torch.nn as nn
 from llmscratch import GPT, GPTConfig, generate
 from llmscratch.blocks import Block, FeedForward, RMSNorm
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Models this small only lose from threads, and on a busy machine lose a lot (10x here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # (a) Against references ----------------------------------------------------------------------

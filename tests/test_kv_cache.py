@@ -25,13 +25,7 @@ OTHER_BLOCKS = [dict(norm_placement="post", activation="relu"), dict(norm="rmsno
                 dict(n_layers=0), dict(d_ff=0, n_layers=3)]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Models this small run fastest on one thread: on a shared machine, more threads mostly wait."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(seed: int = 0, **fields) -> GPT:
