@@ -111,6 +111,12 @@ def test_trace_records_every_layer_and_matches_forward():
         (dict(dropout=1.0), "dropout"),
         (dict(d_model=12, n_heads=4, position="rope"), "head_dim must be even"),
         (dict(rope_base=1.0), "rope_base"),
+        (dict(attention_window=0), "attention_window"),
+        (dict(n_experts=1), "n_experts=1"),
+        (dict(n_experts=2, experts_per_token=3), "more than n_experts"),
+        (dict(n_experts=4, d_ff=0), "d_ff=0"),
+        (dict(capacity_factor=0.0), "capacity_factor"),
+        (dict(router_aux_weight=-0.1), "router_aux_weight"),
     ],
 )
 def test_bad_configs_fail_at_construction(changes, match):
@@ -126,6 +132,8 @@ def test_bad_configs_fail_at_construction(changes, match):
         (dict(n_kv_heads="2"), "n_kv_heads must be an integer or None"),
         (dict(tie_weights="yes"), "tie_weights must be True or False"),
         (dict(dropout="0.1"), "dropout must be a number"),
+        (dict(attention_window=4.0), "attention_window must be a positive integer"),
+        (dict(capacity_factor="1.25"), "capacity_factor must be a number"),
     ],
 )
 def test_wrong_types_raise_type_error(changes, match):

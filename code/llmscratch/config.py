@@ -68,6 +68,19 @@ class GPTConfig:
     rope_base: float = 10000.0
     # Scale the residual-writing projections' init by 1/sqrt(2 n_layers) (GPT-2).
     scaled_residual_init: bool = True
+    # Sliding-window attention: each query sees itself and the attention_window - 1 keys before
+    # it. None means the whole causal prefix (GPT-2); Mistral uses 4096 of a 32k context.
+    attention_window: int | None = None
+    # Mixture of experts: 0 keeps one dense feed-forward network per block; E >= 2 gives each
+    # block E of them and a router that sends every token to experts_per_token of them.
+    n_experts: int = 0
+    # Experts per token (the router's top-k): 2 as in Mixtral, 1 as in the Switch Transformer.
+    experts_per_token: int = 2
+    # An expert takes at most capacity_factor * (tokens * k / E) tokens per batch; the rest skip
+    # the feed-forward sublayer (Switch uses 1.25). None: no limit, nothing is dropped.
+    capacity_factor: float | None = None
+    # Weight of the router's load-balancing loss added to the language-model loss (Switch: 0.01).
+    router_aux_weight: float = 0.01
 
     def __post_init__(self) -> None:
         check_sizes(self, ("vocab_size", "context_length", "d_model", "n_heads"))
@@ -103,6 +116,31 @@ class GPTConfig:
             raise ValueError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout!r}")
         if not self.rope_base > 1:
             raise ValueError(f"GPTConfig.rope_base must be greater than 1, got {self.rope_base!r}")
+        if self.attention_window is not None:
+            check_sizes(self, ("attention_window",))
+        self._check_experts()
+
+    def _check_experts(self) -> None:
+        check_sizes(self, ("n_experts",), minimum=0)
+        check_sizes(self, ("experts_per_token",))
+        if self.n_experts == 1:
+            raise ValueError("GPTConfig.n_experts=1 is a dense feed-forward network with a router that has no "
+                             "choice; use n_experts=0 for dense, or at least 2 experts")
+        if self.n_experts and self.experts_per_token > self.n_experts:
+            raise ValueError(f"GPTConfig.experts_per_token={self.experts_per_token} is more than "
+                             f"n_experts={self.n_experts}: a token cannot visit more experts than there are")
+        if self.n_experts and self.ff_dim == 0:
+            raise ValueError("GPTConfig.n_experts > 0 needs a feed-forward sublayer, but d_ff=0 removes it")
+        for name in ("capacity_factor", "router_aux_weight"):
+            value = getattr(self, name)
+            if value is None and name == "capacity_factor":
+                continue
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise TypeError(f"GPTConfig.{name} must be a number, got {value!r}")
+        if self.capacity_factor is not None and not self.capacity_factor > 0:
+            raise ValueError(f"GPTConfig.capacity_factor must be positive (or None), got {self.capacity_factor!r}")
+        if not self.router_aux_weight >= 0:
+            raise ValueError(f"GPTConfig.router_aux_weight must be at least 0, got {self.router_aux_weight!r}")
 
     @property
     def head_dim(self) -> int:
