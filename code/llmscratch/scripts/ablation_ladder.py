@@ -58,6 +58,32 @@ def _row(name: str, config: GPTConfig, runs: list[tuple[float, int, float]], see
             "config": asdict(config)}
 
 
+def train_grid(
+    entries: Sequence[tuple[str, GPTConfig, dict[str, Any], str]], base: TrainConfig, seeds: Sequence[int],
+    device: torch.device | str, threads: int = 1, jobs: int = 1, progress: bool = True,
+) -> dict[str, list[dict[str, Any]]]:
+    """Train every entry once per seed with the budget `base`; return the rows by group.
+
+    An entry is ``(name, config, train_changes, group)``: `train_changes` are `TrainConfig` fields
+    that differ from `base` for that entry (``{}`` for none), and the rows of each `group` come
+    back in a list of their own. Other scripts (Part 4's sweeps) call this with their own entries.
+    """
+    _, splits, chars = shakespeare_bpe_splits()
+    chars_per_token = chars["val"] / len(splits["val"])
+    jobs_list = [(i, seed, name, config, replace(base, **changes, seed=seed))
+                 for i, (name, config, changes, _) in enumerate(entries) for seed in seeds]
+    runs = map_jobs(_one_run, [(config, cfg, name, str(device), threads, progress and jobs == 1)
+                               for _, _, name, config, cfg in jobs_list], jobs)
+    results = {(i, seed): run for (i, seed, *_), run in zip(jobs_list, runs)}
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for i, (name, config, changes, group) in enumerate(entries):
+        row = _row(name, config, [results[i, seed] for seed in seeds], seeds, chars_per_token)
+        if changes:
+            row["train_changes"] = changes
+        groups.setdefault(group, []).append(row)
+    return groups
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = script_parser(MODULE, __doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS),
@@ -70,8 +96,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"--jobs must be at least 1, got {args.jobs}")
     device, started = start(args)
     base = replace(LADDER_TRAIN, steps=args.steps) if args.steps else LADDER_TRAIN
-    _, splits, chars = shakespeare_bpe_splits()
-    chars_per_token = chars["val"] / len(splits["val"])
     entries = [(name, config, {}, "rungs") for name, config in RUNGS]
     if not args.rungs_only:
         entries += [(name, config, changes, "variants") for name, config, changes in VARIANTS]
@@ -80,27 +104,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if unknown:
             raise SystemExit(f"--only: no rung or variant named {', '.join(sorted(unknown))}")
         entries = [entry for entry in entries if entry[0] in args.only]
-    jobs = [(i, seed, name, config, replace(base, **changes, seed=seed))
-            for i, (name, config, changes, _) in enumerate(entries) for seed in args.seeds]
-    progress = not args.no_progress and args.jobs == 1
-    runs = map_jobs(_one_run, [(config, cfg, name, str(device), args.threads, progress)
-                               for _, _, name, config, cfg in jobs], args.jobs)
-    results = {(i, seed): run for (i, seed, *_), run in zip(jobs, runs)}
+    _, splits, chars = shakespeare_bpe_splits()
+    groups = train_grid(entries, base, args.seeds, device, args.threads, args.jobs, not args.no_progress)
     result: dict[str, Any] = {
         "what": "GPT variants trained with one budget on the 512-token BPE of Tiny Shakespeare, once per seed; "
                 "validation loss (nats per token) with the book's protocol: every token, each predicted from at "
                 "least 15/16 of the context (sliding windows, evaluation.sliding_nlls)",
         "train_config": asdict(base),
         "seeds": list(args.seeds),
-        "val_chars_per_token": round(chars_per_token, 5),
-        "rungs": [],
-        "variants": [],
+        "val_chars_per_token": round(chars["val"] / len(splits["val"]), 5),
+        "rungs": groups.get("rungs", []),
+        "variants": groups.get("variants", []),
     }
-    for i, (name, config, changes, group) in enumerate(entries):
-        row = _row(name, config, [results[i, seed] for seed in args.seeds], args.seeds, chars_per_token)
-        if group == "variants":
-            row["train_changes"] = changes
-        result[group].append(row)
     commit_result(Path(args.out) if args.out else default_out(OUT), result, MODULE, argv, started, None, device)
     return 0
 
