@@ -18,7 +18,8 @@ from .embeddings import BagOfEmbeddingsConfig, BagOfEmbeddingsLM
 from .evaluation import bits_per_char, position_losses, token_nlls
 from .memory import MemoryEstimate, measure_memory, memory_estimate
 from .mlp import MLP_PRESETS, MLPConfig, MLPLanguageModel, NeuralBigram
-from .model import GPT, parameter_formula
+from .model import GPT, active_parameters, parameter_formula
+from .moe import MoEFeedForward, route
 from .runtime import eval_mode, resolve_device
 from .sampling import generate, next_token_probs
 from .tokenizers import CharTokenizer, TokenizerFileError
@@ -79,5 +80,9 @@ __all__ = [
     "layer_gradient_norms",
     "measure_memory",
     "memory_estimate",
+    # mixture of experts
+    "MoEFeedForward",
+    "active_parameters",
+    "route",
 ]
 __version__ = "0.1.0"

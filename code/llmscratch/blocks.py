@@ -18,6 +18,9 @@ passes through every norm above it, which is why post-norm wants a learning-rate
 With ``residual=False`` the additions are dropped (``x = attention(norm_1(x))``): the chapter's
 experiment on why deep stacks need them.
 
+With ``n_experts > 0`` the feed-forward sublayer is a mixture of experts (`llmscratch.moe`):
+the same place in the block, the same input and output shapes.
+
 Left out: dropout on the residual branches (small models trained briefly do not overfit), and
 parallel blocks (attention and feed-forward side by side, GPT-J).
 
@@ -98,6 +101,19 @@ class FeedForward(nn.Module):
         return self.down(h)  # (B, T, d_model)
 
 
+def _feed_forward(c: GPTConfig) -> nn.Module | None:
+    """The block's feed-forward sublayer: none (d_ff = 0), one network, or a mixture of n_experts."""
+    if not c.ff_dim:
+        return None
+    if not c.n_experts:
+        return FeedForward(c.d_model, c.ff_dim, c.activation, c.bias)
+    # Imported here: moe.py builds its experts from this module's FeedForward.
+    from .moe import MoEFeedForward
+
+    return MoEFeedForward(c.d_model, c.ff_dim, c.n_experts, c.experts_per_token, c.activation, c.bias,
+                          c.capacity_factor)
+
+
 class Block(nn.Module):
     """One transformer layer; ``forward(x)`` keeps the shape (B, T, d_model).
 
@@ -113,7 +129,7 @@ class Block(nn.Module):
         self.attention = CausalSelfAttention(c)
         # d_ff = 0: an attention-only block, without the feed-forward sublayer.
         self.norm_2 = make_norm(c.norm, c.d_model, c.bias) if c.ff_dim else None
-        self.feed_forward = FeedForward(c.d_model, c.ff_dim, c.activation, c.bias) if c.ff_dim else None
+        self.feed_forward = _feed_forward(c)
         self.drop = nn.Dropout(c.dropout)
 
     def forward(

@@ -33,12 +33,15 @@ def matmul_weights(config: GPTConfig) -> int:
     """Weights that take part in a matrix product per token: every block's, plus the output layer.
 
     The position table is a lookup, not a product, and the token embedding's lookup is free;
-    with tied weights the output layer still multiplies by that (V, d) matrix.
+    with tied weights the output layer still multiplies by that (V, d) matrix. With a mixture of
+    experts only the k experts a token is routed to count, plus the router: the active weights.
     """
     d, L, f = config.d_model, config.n_layers, config.ff_dim
     kv = config.kv_heads * config.head_dim
     attention = d * d + 2 * d * kv + d * d  # query, key and value, output
     ff = (3 if config.activation == "swiglu" else 2) * d * f
+    if config.n_experts:  # a token runs through k experts only, after the router's (d, E) product
+        ff = config.experts_per_token * ff + d * config.n_experts
     return L * (attention + ff) + config.vocab_size * d
 
 

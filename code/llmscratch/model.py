@@ -24,7 +24,11 @@ that follow the cached ones: their positions start at ``cache.length``, every la
 the cached keys and values too, and the cache grows by ``idx.shape[1]`` positions. Feeding a
 sequence in pieces then gives the logits of feeding it whole (up to rounding).
 
-Left out: dropout schedules, generation tricks (Part 4), mixture of experts.
+With ``n_experts > 0`` every block's feed-forward sublayer is a mixture of experts
+(`llmscratch.moe`), and in training mode the loss returned with targets includes the routers'
+load-balancing loss (see ``_add_router_loss``).
+
+Left out: dropout schedules, generation tricks (Part 4).
 
 References: Radford et al., "Improving Language Understanding by Generative Pre-Training"
 (2018) and "Language Models are Unsupervised Multitask Learners" (2019); Press & Wolf, "Using
@@ -35,7 +39,7 @@ nanoGPT (2022).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import NamedTuple
 
 import torch
@@ -49,7 +53,7 @@ from .kv_cache import KVCache
 from .positional import sinusoidal_positions
 from .runtime import eval_mode
 
-__all__ = ["GPT", "Trace", "parameter_formula"]
+__all__ = ["GPT", "Trace", "active_parameters", "parameter_formula"]
 
 
 class Trace(NamedTuple):
@@ -75,8 +79,8 @@ class GPT(nn.Module):
             raise TypeError(f"config must be a GPTConfig, got {type(config).__name__}")
         self.config = c = config
         # Fields whose layers are not wired in yet: refuse rather than silently ignore them.
-        if c.attention_window is not None or c.n_experts:
-            raise NotImplementedError("attention_window and n_experts are not implemented by GPT yet")
+        if c.attention_window is not None:
+            raise NotImplementedError("attention_window is not implemented by GPT yet")
         self.token_embedding = nn.Embedding(c.vocab_size, c.d_model)  # (V, d)
         self.position_embedding = nn.Embedding(c.context_length, c.d_model) if c.position == "learned" else None
         self.drop = nn.Dropout(c.dropout)
@@ -87,6 +91,9 @@ class GPT(nn.Module):
         self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=False)
         if c.tie_weights:
             self.lm_head.weight = self.token_embedding.weight  # one (V, d) matrix, used twice
+        # With experts: the last forward's language-model loss and load-balancing loss, detached.
+        self.last_lm_loss: torch.Tensor | None = None
+        self.last_aux_loss: torch.Tensor | None = None
         self.reset_parameters()
 
     @property
@@ -103,7 +110,8 @@ class GPT(nn.Module):
         residual_std = 0.02 / math.sqrt(2 * c.n_layers) if c.scaled_residual_init and c.n_layers else 0.02
         for name, module in self.named_modules():
             if isinstance(module, (nn.Linear, nn.Embedding)):
-                std = residual_std if name.endswith(("attention.proj", "feed_forward.down")) else 0.02
+                # Every feed-forward's `down`, a dense one's or an expert's, writes into the stream.
+                std = residual_std if name.endswith(("attention.proj", ".down")) else 0.02
                 nn.init.normal_(module.weight, mean=0.0, std=std)
                 if getattr(module, "bias", None) is not None:
                     nn.init.zeros_(module.bias)
@@ -160,7 +168,22 @@ class GPT(nn.Module):
         if targets.shape != idx.shape:
             raise ValueError(f"targets must have the shape of idx {tuple(idx.shape)}, got {tuple(targets.shape)}")
         loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())  # mean over B*T positions
+        if self.config.n_experts:
+            loss = self._add_router_loss(loss)
         return logits, loss
+
+    def _add_router_loss(self, lm_loss: torch.Tensor) -> torch.Tensor:
+        """In training mode, the language-model loss plus router_aux_weight times the mean load-balancing loss.
+
+        The mean is over the layers that have experts, so the weight means the same at any depth.
+        In evaluation mode the loss stays the language model's alone: what the book compares.
+        Both parts are kept, detached, in `last_lm_loss` and `last_aux_loss`.
+        """
+        aux = torch.stack([block.feed_forward.aux_loss for block in self.blocks]).mean()
+        self.last_lm_loss, self.last_aux_loss = lm_loss.detach(), aux.detach()
+        if self.training and self.config.router_aux_weight:
+            return lm_loss + self.config.router_aux_weight * aux
+        return lm_loss
 
     @torch.no_grad()
     def trace(self, idx: torch.Tensor) -> Trace:
@@ -199,6 +222,7 @@ def parameter_formula(config: GPTConfig) -> dict[str, int]:
     - attention per layer: d·(H + 2 Hkv)·hs + b·(H + 2 Hkv)·hs for the query/key/value
       projection, d·d + b·d for the output projection;
     - feed-forward per layer: 2·d·F + b·(F + d), plus d·F + b·F for SwiGLU's gate (0 if F = 0);
+      with E = n_experts > 0, E such networks and the router's d·E;
     - a norm has d gains (+ b·d shifts for LayerNorm): one per sublayer, plus a final one in
       pre-norm models;
     - the output layer V·d, or 0 when tied to the token embedding.
@@ -212,6 +236,8 @@ def parameter_formula(config: GPTConfig) -> dict[str, int]:
     per_norm = {"layernorm": d + b * d, "rmsnorm": d, "none": 0}[c.norm]
     attention = d * (H + 2 * Hkv) * hs + b * (H + 2 * Hkv) * hs + d * d + b * d
     feed_forward = 2 * d * F_ + b * (F_ + d) + (d * F_ + b * F_ if c.activation == "swiglu" else 0) if F_ else 0
+    if c.n_experts:
+        feed_forward = c.n_experts * feed_forward + d * c.n_experts  # E experts and the router
     counts = {
         "token_embedding": V * d,
         "position_embedding": c.context_length * d if c.position == "learned" else 0,
@@ -222,3 +248,22 @@ def parameter_formula(config: GPTConfig) -> dict[str, int]:
     }
     counts["total"] = sum(counts.values())
     return counts
+
+
+def active_parameters(config: GPTConfig) -> int:
+    """Parameters one token's forward pass uses: all of them, less the experts it was not routed to.
+
+    With E experts and top-k routing, every layer leaves E - k experts idle for a given token.
+
+    >>> dense = GPTConfig(vocab_size=10, context_length=4, d_model=8, n_layers=1, n_heads=2)
+    >>> moe = GPTConfig(vocab_size=10, context_length=4, d_model=8, n_layers=1, n_heads=2, n_experts=4,
+    ...                 experts_per_token=1)
+    >>> active_parameters(moe) - active_parameters(dense)  # only the router's 8 x 4 weights
+    32
+    """
+    total = parameter_formula(config)["total"]
+    if not config.n_experts:
+        return total
+    dense = replace(config, n_experts=0)
+    per_expert = parameter_formula(dense)["feed_forward"] // config.n_layers if config.n_layers else 0
+    return total - config.n_layers * (config.n_experts - config.experts_per_token) * per_expert

@@ -19,7 +19,7 @@ import math
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ import torch
 from ..comparisons import LADDER_TRAIN, RUNGS, SEEDS, VARIANTS, train_rung
 from ..config import GPTConfig
 from ..experiments import shakespeare_bpe_splits
+from ..model import GPT
 from ..training import TrainConfig
 from .cli import commit_result, default_out, map_jobs, script_parser, start
 
@@ -36,43 +37,54 @@ MODULE = "llmscratch.scripts.ablation_ladder"
 OUT = "data/part2_ladder.json"
 
 
+# What `train_grid` may also measure on each trained model: ``measure(model, splits) -> {name: number}``.
+Measure = Callable[[GPT, dict[str, torch.Tensor]], dict[str, float]]
+
+
 def _one_run(config: GPTConfig, cfg: TrainConfig, name: str, device: str, threads: int,
-             progress: bool) -> tuple[float, int, float]:
-    """Train and score one (config, seed): validation loss, parameter count, wall seconds."""
+             progress: bool, measure: Measure | None = None) -> tuple[float, int, float, dict[str, float]]:
+    """Train and score one (config, seed): validation loss, parameter count, wall seconds, `measure`'s numbers."""
     torch.set_num_threads(threads)
     _, splits, _ = shakespeare_bpe_splits()
     t0 = time.time()
     model, val = train_rung(config, splits, cfg, progress=progress, desc=f"{name} seed {cfg.seed}", device=device)
-    print(f"{name:36s} seed {cfg.seed}  val {val:.4f}  ({time.time() - t0:.0f} s)", flush=True)
-    return val, model.num_parameters(), time.time() - t0
+    wall = time.time() - t0
+    print(f"{name:36s} seed {cfg.seed}  val {val:.4f}  ({wall:.0f} s)", flush=True)
+    return val, model.num_parameters(), wall, measure(model, splits) if measure is not None else {}
 
 
-def _row(name: str, config: GPTConfig, runs: list[tuple[float, int, float]], seeds: Sequence[int],
+def _row(name: str, config: GPTConfig, runs: list[tuple[float, int, float, dict[str, float]]], seeds: Sequence[int],
          chars_per_token: float) -> dict[str, Any]:
-    losses = [val for val, _, _ in runs]
+    losses = [val for val, *_ in runs]
     mean = statistics.fmean(losses)
-    return {"name": name, "val_loss": round(mean, 5), "val_losses": [round(v, 5) for v in losses],
-            "val_min": round(min(losses), 5), "val_max": round(max(losses), 5), "seeds": list(seeds),
-            "val_bits_per_char": round(mean / math.log(2) / chars_per_token, 5),
-            "num_parameters": runs[0][1], "wall_seconds": round(statistics.fmean(w for _, _, w in runs), 1),
-            "config": asdict(config)}
+    row = {"name": name, "val_loss": round(mean, 5), "val_losses": [round(v, 5) for v in losses],
+           "val_min": round(min(losses), 5), "val_max": round(max(losses), 5), "seeds": list(seeds),
+           "val_bits_per_char": round(mean / math.log(2) / chars_per_token, 5),
+           "num_parameters": runs[0][1], "wall_seconds": round(statistics.fmean(run[2] for run in runs), 1),
+           "config": asdict(config)}
+    if runs[0][3]:  # one list per measured quantity, in the order of the seeds
+        row["measures"] = {key: [round(run[3][key], 5) for run in runs] for key in runs[0][3]}
+    return row
 
 
 def train_grid(
     entries: Sequence[tuple[str, GPTConfig, dict[str, Any], str]], base: TrainConfig, seeds: Sequence[int],
     device: torch.device | str, threads: int = 1, jobs: int = 1, progress: bool = True,
+    measure: Measure | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Train every entry once per seed with the budget `base`; return the rows by group.
 
     An entry is ``(name, config, train_changes, group)``: `train_changes` are `TrainConfig` fields
     that differ from `base` for that entry (``{}`` for none), and the rows of each `group` come
     back in a list of their own. Other scripts (Part 4's sweeps) call this with their own entries.
+    `measure` (a module-level function, so that ``jobs > 1`` can pickle it) is called on every
+    trained model; its numbers go into the row's ``measures``, one list per name, seed by seed.
     """
     _, splits, chars = shakespeare_bpe_splits()
     chars_per_token = chars["val"] / len(splits["val"])
     jobs_list = [(i, seed, name, config, replace(base, **changes, seed=seed))
                  for i, (name, config, changes, _) in enumerate(entries) for seed in seeds]
-    runs = map_jobs(_one_run, [(config, cfg, name, str(device), threads, progress and jobs == 1)
+    runs = map_jobs(_one_run, [(config, cfg, name, str(device), threads, progress and jobs == 1, measure)
                                for _, _, name, config, cfg in jobs_list], jobs)
     results = {(i, seed): run for (i, seed, *_), run in zip(jobs_list, runs)}
     groups: dict[str, list[dict[str, Any]]] = {}
