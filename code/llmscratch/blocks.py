@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from .attention import CausalSelfAttention
 from .config import ACTIVATIONS, NORMS, GPTConfig
 from .kv_cache import KVCache
+from .moe import MoEFeedForward
 
 __all__ = ["Block", "FeedForward", "RMSNorm", "make_norm"]
 
@@ -107,11 +108,8 @@ def _feed_forward(c: GPTConfig) -> nn.Module | None:
         return None
     if not c.n_experts:
         return FeedForward(c.d_model, c.ff_dim, c.activation, c.bias)
-    # Imported here: moe.py builds its experts from this module's FeedForward.
-    from .moe import MoEFeedForward
-
-    return MoEFeedForward(c.d_model, c.ff_dim, c.n_experts, c.experts_per_token, c.activation, c.bias,
-                          c.capacity_factor)
+    experts = [FeedForward(c.d_model, c.ff_dim, c.activation, c.bias) for _ in range(c.n_experts)]
+    return MoEFeedForward(c.d_model, experts, c.experts_per_token, c.capacity_factor)
 
 
 class Block(nn.Module):

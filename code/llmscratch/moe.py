@@ -55,7 +55,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .blocks import FeedForward
 from .runtime import eval_mode
 
 __all__ = ["MoEFeedForward", "Routing", "capacity_mask", "collect_routing", "expert_capacity", "expert_counts",
@@ -154,21 +153,22 @@ def routing_entropy(counts: torch.Tensor) -> float:
 
 
 class MoEFeedForward(nn.Module):
-    """E `FeedForward` experts and a router; ``forward(x)`` keeps the shape (B, T, d_model).
+    """A router over `experts` (any modules mapping (n, d_model) to (n, d_model)); keeps the shape (B, T, d_model).
 
-    After each call, `aux_loss` holds the load-balancing loss of that batch (with its graph, for
-    training) and `last_routing` the `Routing`, detached (for pictures and counts).
+    The block builds the experts (`llmscratch.blocks.FeedForward`s of the model's activation)
+    and hands them in. After each call, `aux_loss` holds the load-balancing loss of that batch
+    (with its graph, for training) and `last_routing` the `Routing`, detached (for pictures).
     """
 
-    def __init__(self, d_model: int, d_ff: int, n_experts: int, k: int, activation: str = "gelu",
-                 bias: bool = True, capacity_factor: float | None = None) -> None:
+    def __init__(self, d_model: int, experts: list[nn.Module], k: int, capacity_factor: float | None = None) -> None:
         super().__init__()
+        n_experts = len(experts)
         if n_experts < 2 or not 1 <= k <= n_experts:
             raise ValueError(f"need n_experts >= 2 and 1 <= k <= n_experts, got n_experts={n_experts}, k={k}")
         self.n_experts, self.k, self.capacity_factor = n_experts, k, capacity_factor
         # No bias: a bias would let the router prefer an expert regardless of the token.
         self.router = nn.Linear(d_model, n_experts, bias=False)
-        self.experts = nn.ModuleList(FeedForward(d_model, d_ff, activation, bias) for _ in range(n_experts))
+        self.experts = nn.ModuleList(experts)
         self.aux_loss: torch.Tensor | None = None
         self.last_routing: Routing | None = None
 
