@@ -11,7 +11,9 @@ from llmscratch.attention import (
     causal_mask,
     merge_heads,
     scaled_dot_product_attention,
+    sliding_window_mask,
     split_heads,
+    window_mask,
 )
 
 
@@ -93,3 +95,53 @@ def test_split_and_merge_heads_invert_each_other():
     torch.testing.assert_close(merge_heads(heads), x)
     with pytest.raises(ValueError, match="do not split"):
         split_heads(x, 5)
+
+
+def test_window_mask_hand_example():
+    """Window 3 over 5 positions: a band of 3 diagonals; no window is the causal mask."""
+    expected = [[1, 0, 0, 0, 0], [1, 1, 0, 0, 0], [1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1]]
+    assert sliding_window_mask(5, 3).int().tolist() == expected
+    assert torch.equal(sliding_window_mask(5, None), causal_mask(5))
+    assert torch.equal(sliding_window_mask(5, 5), causal_mask(5))  # a window as long as the input hides nothing
+    # Absolute positions: two new queries (7, 8) against the last four keys a rolling cache kept (5..8).
+    assert window_mask(torch.tensor([7, 8]), torch.arange(5, 9), 3).int().tolist() == [[1, 1, 1, 0], [0, 1, 1, 1]]
+    with pytest.raises(ValueError, match="window"):
+        window_mask(torch.arange(3), torch.arange(3), 0)
+
+
+POSITIONS = ["learned", "sinusoidal", "rope", "alibi", "none"]
+
+
+@pytest.mark.parametrize("position", POSITIONS)
+@pytest.mark.parametrize("n_kv_heads", [None, 1])
+def test_windowed_layer_matches_torch_with_the_band_mask(position, n_kv_heads):
+    """The layer's fused path, its explicit path, and PyTorch's attention with the band as its mask agree."""
+    torch.manual_seed(0)
+    config = GPTConfig(d_model=32, n_heads=4, n_kv_heads=n_kv_heads, position=position, attention_window=3)
+    layer = CausalSelfAttention(config)
+    x = torch.randn(2, 9, 32)
+    y_fused = layer(x)
+    y, w = layer(x, return_weights=True)
+    torch.testing.assert_close(y_fused, y)
+    band = sliding_window_mask(9, 3)
+    assert torch.all(w.masked_select(~band) == 0)
+    torch.testing.assert_close(w.sum(-1), torch.ones(2, 4, 9))
+    if position in ("learned", "sinusoidal", "none"):  # no scores changed by position inside the layer
+        q, k, v = layer.qkv(x).split([32, 8 * config.kv_heads, 8 * config.kv_heads], dim=-1)
+        q, k, v = split_heads(q, 4), split_heads(k, config.kv_heads), split_heads(v, config.kv_heads)
+        ref = F.scaled_dot_product_attention(q, k, v, attn_mask=band, enable_gqa=n_kv_heads is not None)
+        torch.testing.assert_close(y, layer.proj(merge_heads(ref)))
+
+
+@pytest.mark.parametrize("position", POSITIONS)
+def test_a_window_as_long_as_the_input_changes_nothing(position):
+    torch.manual_seed(0)
+    full = CausalSelfAttention(GPTConfig(d_model=32, n_heads=4, position=position))
+    windowed = CausalSelfAttention(GPTConfig(d_model=32, n_heads=4, position=position, attention_window=9))
+    windowed.load_state_dict(full.state_dict())
+    x = torch.randn(2, 9, 32)
+    torch.testing.assert_close(windowed(x), full(x))
+    narrow = CausalSelfAttention(GPTConfig(d_model=32, n_heads=4, position=position, attention_window=2))
+    narrow.load_state_dict(full.state_dict())
+    assert torch.allclose(narrow(x)[:, :2], full(x)[:, :2])  # the first two queries see all their keys anyway
+    assert not torch.allclose(narrow(x)[:, 2:], full(x)[:, 2:], atol=1e-4)

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from llmscratch import GPT, GPTConfig, MLPConfig, MLPLanguageModel, generate
-from llmscratch.kv_cache import KVCache, kv_cache_bytes
+from llmscratch.kv_cache import KVCache, generation_window, kv_cache_bytes, receptive_field
 from llmscratch.positional import POSITION_SCHEMES
-from llmscratch.sampling import generate_batch
+from llmscratch.sampling import generate_batch, next_token_probs
 
 CONTEXT = 16
 HEADS = {"mha": None, "gqa": 2, "mqa": 1}  # n_kv_heads for 4 query heads
@@ -178,3 +178,88 @@ def test_attention_weights_with_a_cache_cover_the_stored_keys():
     cache.length = 5  # GPT.forward advances it; here the layer is used alone
     _, last = layer(x[:, 5:], return_weights=True, cache=cache)  # (1, H, 1, 6)
     torch.testing.assert_close(last, whole[:, :, 5:], atol=1e-6, rtol=1e-5)
+
+
+# Sliding-window attention and the rolling cache.
+WINDOW = 5
+STREAMING = ["rope", "alibi", "none"]  # relative schemes: the cache rolls on past the context
+WINDOWED = [dict(position=p, n_kv_heads=kv, attention_window=WINDOW) for p in POSITION_SCHEMES for kv in (None, 1)]
+WINDOWED_IDS = [f"{v['position']}-{'mha' if v['n_kv_heads'] is None else 'mqa'}" for v in WINDOWED]
+
+
+@pytest.mark.parametrize("fields", WINDOWED, ids=WINDOWED_IDS)
+def test_a_rolling_cache_gives_the_logits_of_the_whole(fields):
+    """Prefill 7 tokens (past the window of 5), then 3, then 1 at a time up to 14: the logits of one
+    windowed pass over all 14, while every layer holds at most 5 positions."""
+    model, idx = tiny(**fields), prompts(2, 14)
+    whole, _ = model(idx)  # (2, 14, V)
+    cache = KVCache.for_model(model)
+    pieces = [model(idx[:, :7], cache=cache)[0]]
+    assert cache.held == WINDOW and cache.length == 7
+    pieces.append(model(idx[:, 7:10], cache=cache)[0])
+    for i in range(10, 14):
+        pieces.append(model(idx[:, i:i + 1], cache=cache)[0])
+        assert cache.held == WINDOW
+    torch.testing.assert_close(torch.cat(pieces, dim=1), whole, atol=1e-5, rtol=1e-5)
+    assert cache.nbytes == kv_cache_bytes(model.config, batch_size=2, length=14)
+    assert cache.nbytes == kv_cache_bytes(model.config, batch_size=2, length=WINDOW)  # stopped growing
+
+
+@pytest.mark.parametrize("position", list(POSITION_SCHEMES))
+def test_a_window_hides_tokens_beyond_the_receptive_field(position):
+    """One layer sees W tokens back, two layers 2(W - 1) + 1: changing a token further back changes
+    nothing at the last position; changing the oldest token inside the reach does change it."""
+    for n_layers in (1, 2):
+        model, idx = tiny(position=position, n_layers=n_layers, attention_window=4), prompts(1, 12)
+        reach = receptive_field(model.config)
+        assert reach == n_layers * 3 + 1
+        last = model(idx)[0][0, -1]
+        far, near = idx.clone(), idx.clone()
+        far[0, : 12 - reach] = (far[0, : 12 - reach] + 1) % 40  # every token out of reach changed
+        near[0, 12 - reach] = (near[0, 12 - reach] + 1) % 40  # the oldest token in reach changed
+        torch.testing.assert_close(model(far)[0][0, -1], last, atol=1e-5, rtol=1e-5)
+        assert not torch.allclose(model(near)[0][0, -1], last, atol=1e-3)
+        future = idx.clone()
+        future[0, -1] = (future[0, -1] + 1) % 40
+        torch.testing.assert_close(model(future)[0][0, :-1], model(idx)[0][0, :-1])  # still causal
+
+
+def recompute(model: GPT, idx: torch.Tensor, steps: int, generator: torch.Generator | None, **options) -> list:
+    """The reference: every step runs the whole sequence so far, uncropped, and samples as `generate` does."""
+    written = idx
+    for _ in range(steps):
+        probs = next_token_probs(model(written)[0][:, -1], **options)  # (B, V)
+        written = torch.cat([written, torch.multinomial(probs, 1, generator=generator)], dim=1)
+    return written[:, idx.shape[1]:].tolist()
+
+
+@pytest.mark.parametrize("position", STREAMING)
+def test_rolling_cache_generation_equals_full_recomputation(position):
+    """Greedy and seeded sampling, 40 new tokens from a 3-token prompt: within the window of 5, past
+    it, and past the context of 16, with no refill. The cache-free loop (fed the receptive field)
+    writes the same ids too."""
+    model, idx = tiny(position=position, n_kv_heads=2, attention_window=WINDOW), prompts(2, 3)
+    for options in (dict(temperature=0), dict(temperature=0.9, top_k=20)):
+        ref = recompute(model, idx, 40, torch.Generator().manual_seed(11), **options)
+        cached = generate(model, idx, 40, generator=torch.Generator().manual_seed(11), use_cache=True, **options)
+        free = generate(model, idx, 40, generator=torch.Generator().manual_seed(11), **options)
+        assert cached == ref == free
+
+
+def test_a_streaming_cache_is_never_refilled():
+    """Prompt 5, 30 new tokens, window 5, context 16: the model reads 5 ids, then 1 per step, forever."""
+    model, idx = tiny(position="rope", attention_window=WINDOW), prompts(2, 5)
+    read = []
+    model.register_forward_pre_hook(lambda module, args: read.append(args[0].shape[1]))
+    generate(model, idx, 30, temperature=0, use_cache=True)
+    assert read == [5] + [1] * 29
+    assert KVCache.for_model(model).streaming and generation_window(model) == 2 * (WINDOW - 1) + 1
+
+
+@pytest.mark.parametrize("position", ["learned", "sinusoidal"])
+def test_absolute_positions_with_a_window_refill_past_the_context(position):
+    """A table of absolute positions cannot roll on: past context_length the cache is refilled from
+    the cropped window, as without a window, and the ids are those of the cache-free loop."""
+    model, idx = tiny(position=position, attention_window=WINDOW), prompts(2, 5)
+    assert not KVCache.for_model(model).streaming and generation_window(model) == CONTEXT
+    assert generate(model, idx, 25, temperature=0, use_cache=True) == generate(model, idx, 25, temperature=0)

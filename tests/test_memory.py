@@ -24,6 +24,8 @@ CONFIGS = [
     replace(SMALL, position="sinusoidal", norm_placement="post"),
     replace(SMALL, position="none", norm="none", residual=False),
     replace(SMALL, n_kv_heads=1, position="rope"),  # grouped-query attention, fused
+    replace(SMALL, position="rope", attention_window=3),  # a sliding window: the fused kernel keeps its mask
+    replace(SMALL, position="alibi", attention_window=3),  # the window folded into ALiBi's float mask
     replace(SMALL, norm="rmsnorm", activation="swiglu", bias=False),
     replace(SMALL, activation="relu", tie_weights=False),
     replace(SMALL, dropout=0.1),  # dropout masks, and the unfused path

@@ -23,12 +23,20 @@ Given a `llmscratch.kv_cache.KVCache`, the layer appends its new keys and values
 attends from the new queries to every stored key: the new tokens sit at positions
 ``cache.length`` onwards, which is where their RoPE angles and ALiBi distances start.
 
+**Sliding-window attention** (``GPTConfig.attention_window = W``): the query at position i sees
+the keys at positions j with ``i - W < j <= i``, itself and the W - 1 before it (`window_mask`).
+Every mask here is built from positions, so it is the same rule whether the keys are the whole
+sequence or what a rolling cache kept of it. One layer sees W tokens back; L layers see
+``L · (W - 1)`` tokens back, because each layer's keys already summarise the window before them.
+
 Left out: fused kernels. The layer uses PyTorch's fused function when it is not asked for its
-weights; it computes the same thing.
+weights; it computes the same thing. Attention that never holds the whole T × T matrix is
+`llmscratch.tiled_attention`.
 
 References: Vaswani et al., "Attention Is All You Need" (NeurIPS 2017); Radford et al.,
 "Language Models are Unsupervised Multitask Learners" (2019) for the decoder-only layout;
-Ainslie et al., "GQA" (EMNLP 2023).
+Ainslie et al., "GQA" (EMNLP 2023); Beltagy et al., "Longformer" (2020) and Jiang et al.,
+"Mistral 7B" (2023) for sliding-window attention.
 """
 
 from __future__ import annotations
@@ -41,10 +49,10 @@ import torch.nn.functional as F
 
 from .config import GPTConfig
 from .kv_cache import KVCache
-from .positional import alibi_bias, apply_rope, rope_angles
+from .positional import alibi_slopes, apply_rope, rope_angles
 
 __all__ = ["CausalSelfAttention", "attention_weights", "causal_mask", "merge_heads", "scaled_dot_product_attention",
-           "split_heads"]
+           "sliding_window_mask", "split_heads", "window_mask"]
 
 
 def causal_mask(length_q: int, length_k: int | None = None) -> torch.Tensor:
@@ -55,6 +63,34 @@ def causal_mask(length_q: int, length_k: int | None = None) -> torch.Tensor:
     """
     length_k = length_q if length_k is None else length_k
     return torch.ones(length_q, length_k, dtype=torch.bool).tril()
+
+
+def window_mask(query_positions: torch.Tensor, key_positions: torch.Tensor, window: int | None = None) -> torch.Tensor:
+    """Boolean (Tq, Tk) mask from positions: True where query i may see key j, i.e. ``0 <= i - j < window``.
+
+    Without a window it is the causal rule ``j <= i``. With one, the query sees itself and the
+    ``window - 1`` keys before it. The positions are absolute (a cache's keys need not start at 0):
+
+    >>> window_mask(torch.tensor([5, 6]), torch.tensor([3, 4, 5, 6]), window=2).int().tolist()
+    [[0, 1, 1, 0], [0, 0, 1, 1]]
+    """
+    if window is not None and (not isinstance(window, int) or isinstance(window, bool) or window < 1):
+        raise ValueError(f"window must be a positive integer or None, got {window!r}")
+    offset = query_positions.view(-1, 1) - key_positions.view(1, -1)  # (Tq, Tk): how far back key j is
+    allowed = offset >= 0  # not in the future
+    if window is not None:
+        allowed &= offset < window  # and not more than window - 1 back
+    return allowed
+
+
+def sliding_window_mask(length: int, window: int | None) -> torch.Tensor:
+    """The (length, length) sliding-window causal mask: a band of `window` diagonals.
+
+    >>> sliding_window_mask(4, 2).int().tolist()
+    [[1, 0, 0, 0], [1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1]]
+    """
+    positions = torch.arange(length)
+    return window_mask(positions, positions, window)
 
 
 def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
@@ -148,7 +184,7 @@ def scaled_dot_product_attention(
 
 
 class CausalSelfAttention(nn.Module):
-    """Multi-head causal self-attention with optional RoPE or ALiBi and grouped key/value heads.
+    """Multi-head causal self-attention with optional RoPE or ALiBi, grouped key/value heads and a sliding window.
 
     ``forward(x)`` maps (B, T, d_model) to (B, T, d_model). With ``return_weights=True`` it
     returns ``(y, weights)``, the weights being (B, n_heads, T, T), or (B, n_heads, T, S) with a
@@ -162,6 +198,7 @@ class CausalSelfAttention(nn.Module):
         c = config
         self.n_heads, self.n_kv_heads, self.head_dim = c.n_heads, c.kv_heads, c.head_dim
         self.position, self.rope_base, self.dropout = c.position, c.rope_base, c.dropout
+        self.window = c.attention_window  # None: the whole causal prefix
         # One matrix makes all queries, keys and values: a single matmul instead of 3 * n_heads.
         self.qkv = nn.Linear(c.d_model, (c.n_heads + 2 * c.kv_heads) * c.head_dim, bias=c.bias)
         # Mixes what the heads found back into the residual stream.
@@ -177,24 +214,28 @@ class CausalSelfAttention(nn.Module):
         q = split_heads(q, H)  # (B, H, T, hs)
         k, v = split_heads(k, Hkv), split_heads(v, Hkv)  # (B, Hkv, T, hs) each
         if self.position == "rope":
-            cos, sin = rope_angles(start + T, hs, self.rope_base)  # (start + T, hs/2) each
-            cos, sin = cos[start:].to(x.device), sin[start:].to(x.device)  # (T, hs/2): the new positions' angles
+            cos, sin = rope_angles(T, hs, self.rope_base, start=start)  # (T, hs/2) each: the new positions' angles
+            cos, sin = cos.to(x.device), sin.to(x.device)
             q = apply_rope(q, cos, sin)  # (B, H, T, hs): rotated by position
             k = apply_rope(k, cos, sin)  # (B, Hkv, T, hs)
         if cache is not None:
-            k, v = cache.append(layer, k, v)  # (B, Hkv, S, hs) each, S = start + T: the stored keys, then these
+            # (B, Hkv, S, hs) each: the keys the cache kept (all, or the last window of a rolling cache), then these
+            k, v = cache.append(layer, k, v)
         S = k.shape[2]
         mask, is_causal = None, True
-        if self.position == "alibi":
-            causal = causal_mask(S)[start:].to(x.device)  # (T, S): query i is position start + i
-            bias = alibi_bias(H, S)[:, start:].to(x.device, x.dtype)  # (H, T, S)
-            mask = bias.masked_fill(~causal, float("-inf"))  # (H, T, S): the causal mask folded in
+        if self.position == "alibi" or self.window is not None or start > 0:
+            # PyTorch's is_causal aligns its mask to the top left, and knows no window or distances:
+            # build the mask from positions. The new queries are at start.., the S keys end with them.
+            queries = torch.arange(start, start + T, device=x.device)  # (T,)
+            keys = torch.arange(start + T - S, start + T, device=x.device)  # (S,)
+            allowed = window_mask(queries, keys, self.window)  # (T, S)
             is_causal = False
-        elif start > 0:
-            # PyTorch aligns is_causal's mask to the top left when S > T, which would hide stored
-            # keys; the mask must be the bottom rows of the (S, S) one. One new token sees every key.
-            mask = None if T == 1 else causal_mask(S)[start:].to(x.device)  # (T, S)
-            is_causal = False
+            if self.position == "alibi":
+                distance = (keys.view(1, -1) - queries.view(-1, 1)).to(x.dtype)  # (T, S): j - i, <= 0 for past keys
+                bias = alibi_slopes(H).to(x.device, x.dtype).view(-1, 1, 1) * distance  # (H, T, S)
+                mask = bias.masked_fill(~allowed, float("-inf"))  # (H, T, S): the mask folded in
+            elif not bool(allowed.all()):
+                mask = allowed  # (T, S); one new token that sees every stored key needs none
         gqa = Hkv != H
         if return_weights:
             weights = attention_weights(q, k, mask, is_causal, enable_gqa=gqa)  # (B, H, T, T); T by S with a cache

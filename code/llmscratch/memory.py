@@ -20,7 +20,8 @@ F = the feed-forward width, V = vocab_size):
   normalized x / rms (B·T·d) before the gain;
 * PyTorch's fused CPU attention kernel saves q, k, v (views of the qkv projection's output,
   B·T·(H + 2 Hkv)·hs), its output (B·T·d, which the output projection reuses) and one
-  log-sum-exp per query and head (B·H·T): **no T × T matrix**. Attention with a float mask
+  log-sum-exp per query and head (B·H·T): **no T × T matrix** (a sliding window's boolean mask
+  is the exception: the kernel keeps it as a float T × T matrix, once per layer). Attention with a float mask
   (ALiBi) or with dropout falls back to the unfused path, which keeps scaled copies of q and kᵀ
   (2·B·T·d), v reshaped to B·H matrices (a B·T·d copy, or a view of the whole qkv output when
   B = 1 or H = 1), and the softmax weights (B·H·T·T), plus a dropout mask and the dropped
@@ -157,6 +158,8 @@ def activation_counts(config: GPTConfig, batch_size: int) -> dict[str, tuple[int
         "norms": (norms * norm_saves, 0),
         "attention": (L * (attention + N * d), 0),  # + N·d: the heads' output, the proj's input
         "rope": (L * rope if c.position == "rope" else 0, 0),
+        # A sliding window's boolean mask, which the fused kernel turns into a float (T, T) one and keeps.
+        "window mask": (L * T * T if c.attention_window is not None and not _unfused(c) else 0, 0),
         "feed-forward": (L * feed_forward, 0),
         "loss (log-softmax)": (N * V + 1, 0),  # + 1: cross-entropy's scalar weight total
     }

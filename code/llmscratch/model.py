@@ -78,9 +78,6 @@ class GPT(nn.Module):
         if not isinstance(config, GPTConfig):
             raise TypeError(f"config must be a GPTConfig, got {type(config).__name__}")
         self.config = c = config
-        # Fields whose layers are not wired in yet: refuse rather than silently ignore them.
-        if c.attention_window is not None:
-            raise NotImplementedError("attention_window is not implemented by GPT yet")
         self.token_embedding = nn.Embedding(c.vocab_size, c.d_model)  # (V, d)
         self.position_embedding = nn.Embedding(c.context_length, c.d_model) if c.position == "learned" else None
         self.drop = nn.Dropout(c.dropout)

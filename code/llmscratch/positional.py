@@ -78,13 +78,17 @@ def sinusoidal_positions(length: int, dim: int, base: float = 10000.0) -> torch.
     return table.flatten(1)  # (T, dim): sin, cos, sin, cos, ...
 
 
-def rope_angles(length: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin of the rotation angles ``p * w_i``, each (length, head_dim / 2).
+def rope_angles(
+    length: int, head_dim: int, base: float = 10000.0, start: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of the rotation angles ``p * w_i`` of positions ``start .. start + length - 1``,
+    each (length, head_dim / 2).
 
     The same frequencies as `sinusoidal_positions`; here they rotate, instead of being added.
+    `start` > 0 gives the rows of a longer table without building it (a KV cache's new tokens).
     """
     _check_even("head_dim", head_dim)
-    position = torch.arange(length, dtype=torch.float32).unsqueeze(1)  # (T, 1)
+    position = torch.arange(start, start + length, dtype=torch.float32).unsqueeze(1)  # (T, 1)
     frequency = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)  # (hs/2,)
     angle = position * frequency  # (T, hs/2)
     return angle.cos(), angle.sin()

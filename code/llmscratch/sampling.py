@@ -36,7 +36,10 @@ cache-free loop: the logits agree to float rounding (about 1e-7), which could on
 tokens apart whose probabilities tie to that precision. Past ``context_length`` the cache-free loop
 crops every row to its last ``context_length`` ids, which moves every token to a new position;
 appending to a cache cannot do that, so there the cache is refilled from the cropped window at
-every step: exact, and no faster than without a cache.
+every step: exact, and no faster than without a cache. A GPT with sliding-window attention and
+relative positions has a rolling cache instead (`KVCache.streaming`): it goes on past
+``context_length`` one token a step, and the cache-free loop feeds it its receptive field
+(`llmscratch.kv_cache.generation_window`), which gives the logits of the whole sequence.
 
 Prompts of different lengths cannot share one tensor without padding, and a GPT without a
 padding mask would attend to the padding. `generate_batch` takes them as lists and batches the
@@ -57,7 +60,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .kv_cache import KVCache
+from .kv_cache import KVCache, generation_window
 from .runtime import eval_mode
 
 __all__ = ["banned_ngram_tokens", "generate", "generate_batch", "last_logits", "min_p_mask", "next_token_probs",
@@ -200,7 +203,7 @@ def generate(
         raise ValueError(f"repetition_penalty must be positive or None, got {repetition_penalty!r}")
     if no_repeat_ngram_size is not None and (not isinstance(no_repeat_ngram_size, int) or no_repeat_ngram_size < 1):
         raise ValueError(f"no_repeat_ngram_size must be a positive integer or None, got {no_repeat_ngram_size!r}")
-    T = model.context_length
+    T = generation_window(model)  # context_length, or what a streaming GPT's last position can see
     written = idx  # (B, T0 + steps): everything so far, for the penalties
     B = idx.shape[0]
     out: list[list[int]] = [[] for _ in range(B)]
@@ -210,7 +213,7 @@ def generate(
         for _ in range(max_new_tokens):
             if cache is None:
                 logits = last_logits(model, written[:, -T:])  # (B, V)
-            elif written.shape[1] > T:
+            elif written.shape[1] > T and not cache.streaming:
                 # Cropping shifts every position: refill a fresh cache from the window (exact, not faster).
                 cache = KVCache.for_model(model)
                 logits = last_logits(model, written[:, -T:], cache)  # (B, V)
