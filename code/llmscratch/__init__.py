@@ -4,7 +4,7 @@ The chapters import the public API from here: ``from llmscratch import load_text
 """
 
 from .analysis import attention_statistics
-from .attention import CausalSelfAttention, scaled_dot_product_attention
+from .attention import CausalSelfAttention, scaled_dot_product_attention, sliding_window_mask
 from .bigram import CountingBigram
 from .bpe import GPT2_PATTERN, BPETokenizer
 from .checkpoints import CheckpointError
@@ -16,12 +16,15 @@ from .decoding import beam_search
 from .diagnostics import gradient_norms, layer_gradient_norms
 from .embeddings import BagOfEmbeddingsConfig, BagOfEmbeddingsLM
 from .evaluation import bits_per_char, position_losses, token_nlls
+from .kv_cache import KVCache
+from .long_context import with_window
 from .memory import MemoryEstimate, measure_memory, memory_estimate
 from .mlp import MLP_PRESETS, MLPConfig, MLPLanguageModel, NeuralBigram
 from .model import GPT, active_parameters, parameter_formula
 from .moe import MoEFeedForward, route
 from .runtime import eval_mode, resolve_device
 from .sampling import generate, next_token_probs
+from .tiled_attention import tiled_attention
 from .tokenizers import CharTokenizer, TokenizerFileError
 from .training import History, TrainConfig, evaluate_loss, learning_rate_at, train
 
@@ -84,5 +87,10 @@ __all__ = [
     "MoEFeedForward",
     "active_parameters",
     "route",
+    # long context
+    "KVCache",
+    "sliding_window_mask",
+    "tiled_attention",
+    "with_window",
 ]
 __version__ = "0.1.0"

@@ -1,0 +1,122 @@
+"""Long inputs: a trained GPT given a sliding window, the loss at lengths it never trained on, and
+an honest measurement of what attention costs as the input grows.
+
+    windowed = with_window(model, 256)  # the same weights; each query now sees 256 keys at most
+
+`with_window` turns any GPT into a sliding-window one without training: the same weights under
+a config whose ``attention_window`` is set. With RoPE, ALiBi or no positions such a model reads
+inputs of any length, and generates past ``context_length`` with a rolling KV cache
+(`llmscratch.kv_cache`) whose memory stops growing at the window. Every query then sees at most
+as many keys as in training; whether the model copes with the rest (deeper layers summarising
+more than it ever saw) is an empirical question, which `length_losses` answers position by position.
+
+`peak_memory` measures the memory a call really takes on Linux: it returns freed heap to the
+kernel (``malloc_trim``), resets the process's peak resident size (writing 5 to
+``/proc/self/clear_refs``), runs the call, and reads the new peak (``VmHWM``) minus the resident
+size before it. That is what the operating system had to give the process, every allocation of
+PyTorch's CPU allocator included, rounded to 4 kB pages. It is the right tool for large tensors
+(megabytes); a few kilobytes of bookkeeping are within its noise.
+
+    >>> from llmscratch import GPTConfig
+    >>> with_window(GPT(GPTConfig(n_layers=1, position="rope")), 8).config.attention_window
+    8
+
+Left out: training with a window (here it is only switched on at inference), RoPE rescalings
+(position interpolation, NTK, YaRN) that stretch a model to longer inputs, attention sinks, and
+peak memory on other systems (macOS and Windows raise `RuntimeError`).
+
+References: Press et al., "Train Short, Test Long" (ICLR 2022); Beltagy et al., "Longformer"
+(2020); Xiao et al., "Efficient Streaming Language Models with Attention Sinks" (ICLR 2024);
+Chen et al., "Extending Context Window of Large Language Models via Positional Interpolation" (2023).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .evaluation import position_losses
+from .model import GPT
+
+__all__ = ["length_losses", "peak_memory", "time_call", "with_window"]
+
+
+def with_window(model: GPT, window: int | None) -> GPT:
+    """A copy of `model` whose attention sees at most `window` keys back (None: the whole prefix).
+
+    The weights are copied, not retrained; the copy is in evaluation mode on the model's device.
+    The course model with ``with_window(model, 256)`` sees exactly what it saw in training at
+    every position, and generates 512 tokens (or any number) with a rolling cache.
+    """
+    if not isinstance(model, GPT):
+        raise TypeError(f"model must be a llmscratch GPT, got {type(model).__name__}")
+    config = replace(model.config, attention_window=window)  # GPTConfig validates the window
+    copy = GPT(config).to(next(model.parameters()).device)
+    copy.load_state_dict(model.state_dict())
+    return copy.eval()
+
+
+def _status_bytes(key: str) -> int:
+    match = re.search(rf"^{key}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"/proc/self/status has no {key} line")
+    return int(match.group(1)) * 1024
+
+
+def peak_memory(fn: Callable[[], Any]) -> tuple[Any, int]:
+    """Run ``fn()``; return its result and the peak memory it added, in bytes (Linux only; see the module docstring).
+
+    The result is returned, so the caller decides what stays alive: a tensor returned by `fn`
+    counts in the peak, as it must.
+    """
+    if not sys.platform.startswith("linux"):
+        raise RuntimeError(f"peak_memory reads Linux's /proc/self; this is {sys.platform}")
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand freed heap back, so reusing it shows up again
+    except OSError:  # a libc other than glibc: the reading is then an underestimate
+        pass
+    before = _status_bytes("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak to the current resident size
+    result = fn()
+    return result, max(0, _status_bytes("VmHWM") - before)
+
+
+def time_call(fn: Callable[[], Any], repeats: int = 3) -> float:
+    """The fastest of `repeats` runs of ``fn()``, in seconds (the fastest is the least disturbed)."""
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+@torch.no_grad()
+def length_losses(
+    model: GPT, stream: torch.Tensor, lengths: Sequence[int], windows: Sequence[int | None] = (None,)
+) -> dict[tuple[int, int | None], torch.Tensor]:
+    """Loss per position (nats) of `model` at each input length, without and with sliding windows.
+
+    ``{(length, window): (length,) tensor}``, each from `evaluation.position_losses` on the
+    consecutive, non-overlapping sequences of that length cut from `stream` (so a longer length
+    scores fewer sequences of the same text). A learned position table refuses lengths past
+    ``context_length`` with `ValueError`, as the model does.
+    """
+    if not isinstance(model, GPT):
+        raise TypeError(f"model must be a llmscratch GPT, got {type(model).__name__}")
+    out = {}
+    for window in windows:
+        windowed = model if window == model.config.attention_window else with_window(model, window)
+        for length in lengths:
+            out[(length, window)] = position_losses(windowed, stream, length)  # (length,)
+    return out

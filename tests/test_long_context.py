@@ -1,0 +1,66 @@
+"""with_window keeps the weights and changes only what attention sees; peak_memory measures a
+known allocation; length_losses scores each length and window, and refuses what the model refuses."""
+
+import sys
+
+import pytest
+import torch
+
+from llmscratch import GPT, GPTConfig, generate
+from llmscratch.long_context import length_losses, peak_memory, time_call, with_window
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def tiny(**fields) -> GPT:
+    torch.manual_seed(0)
+    return GPT(GPTConfig(**(dict(vocab_size=30, context_length=16, d_model=32, n_layers=2, n_heads=4) | fields)))
+
+
+def test_with_window_copies_the_weights_and_sets_only_the_window():
+    model = tiny(position="rope")
+    windowed = with_window(model, 4)
+    assert windowed.config.attention_window == 4 and model.config.attention_window is None
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), windowed.state_dict().values()))
+    idx = torch.randint(0, 30, (2, 12), generator=torch.Generator().manual_seed(1))
+    full, _ = model.eval()(idx)
+    torch.testing.assert_close(with_window(model, 12)(idx)[0], full)  # a window as long as the input: no change
+    torch.testing.assert_close(windowed(idx)[0][:, :4], full[:, :4])  # the first 4 positions see all they had
+    assert not torch.allclose(windowed(idx)[0][:, 4:], full[:, 4:], atol=1e-4)
+    # The windowed copy generates past its context of 16 with a streaming cache.
+    assert len(generate(windowed, idx[:, :3], 40, temperature=0, use_cache=True)[0]) == 40
+    with pytest.raises(TypeError, match="GPT"):
+        with_window(torch.nn.Linear(2, 2), 4)
+    with pytest.raises(ValueError, match="attention_window"):
+        with_window(model, 0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self")
+def test_peak_memory_sees_a_temporary_that_is_freed_before_returning():
+    """A 32 MiB tensor made and dropped inside the call: the peak sees it although nothing survives."""
+    def make_and_drop():
+        x = torch.ones(8 * 2**20)  # 8 Mi floats = 32 MiB, touched by the fill
+        return float(x[0])
+    result, peak = peak_memory(make_and_drop)
+    assert result == 1.0
+    assert 31 * 2**20 < peak < 40 * 2**20
+    _, small = peak_memory(lambda: torch.ones(16))
+    assert small < 2 * 2**20
+
+
+def test_time_call_is_the_fastest_run():
+    calls = []
+    assert time_call(lambda: calls.append(1), repeats=3) >= 0 and len(calls) == 3
+    with pytest.raises(ValueError, match="repeats"):
+        time_call(lambda: None, repeats=0)
+
+
+def test_length_losses_one_curve_per_length_and_window():
+    model = tiny(position="rope")
+    stream = torch.randint(0, 30, (200,), generator=torch.Generator().manual_seed(2))
+    out = length_losses(model, stream, [8, 32], windows=(None, 4))
+    assert set(out) == {(8, None), (32, None), (8, 4), (32, 4)}
+    assert out[(32, 4)].shape == (32,)
+    torch.testing.assert_close(out[(8, 4)][:4], out[(8, None)][:4])  # identical until the window bites
+    with pytest.raises(ValueError, match="learned position table"):
+        length_losses(tiny(position="learned"), stream, [32])
