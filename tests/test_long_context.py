@@ -1,13 +1,15 @@
 """with_window keeps the weights and changes only what attention sees; peak_memory measures a
 known allocation; length_losses scores each length and window, and refuses what the model refuses."""
 
+import json
+import math
 import sys
 
 import pytest
 import torch
 
 from llmscratch import GPT, GPTConfig, generate
-from llmscratch.long_context import length_losses, peak_memory, time_call, with_window
+from llmscratch.long_context import length_losses, length_report, peak_memory, sequence_nlls, time_call, with_window
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -64,3 +66,47 @@ def test_length_losses_one_curve_per_length_and_window():
     torch.testing.assert_close(out[(8, 4)][:4], out[(8, None)][:4])  # identical until the window bites
     with pytest.raises(ValueError, match="learned position table"):
         length_losses(tiny(position="learned"), stream, [32])
+
+
+def test_sequence_nlls_rows_average_to_position_losses_and_the_report_counts_characters():
+    model = tiny(position="alibi")
+    stream = torch.randint(0, 30, (100,), generator=torch.Generator().manual_seed(3))
+    nlls = sequence_nlls(model, stream, 16, batch_size=2)  # 100 // 17 = 5 sequences
+    assert nlls.shape == (5, 16)
+    from llmscratch import position_losses
+    torch.testing.assert_close(nlls.mean(0), position_losses(model, stream, 16))
+    torch.testing.assert_close(sequence_nlls(model, stream, 16, sequences=2), nlls[:2])
+    with pytest.raises(ValueError, match="holds 5 sequences"):
+        sequence_nlls(model, stream, 16, sequences=6)
+    # Hand-worked report: two sequences of two targets, losses ln 2 each; token 0 spells 1 character,
+    # token 1 spells 3, so 4 · ln 2 nats = 4 bits over 1 + 3 + 1 + 3 = 8 characters: 0.5 bits per character.
+    losses = torch.full((2, 2), math.log(2))
+    report = length_report(losses, torch.tensor([[0, 1], [0, 1]]), torch.tensor([1.0, 3.0]))
+    assert report["bits_per_char"] == 0.5 and report["nats_per_token"] == round(math.log(2), 5)
+    assert report["per_sequence"] == [round(math.log(2), 5)] * 2 and len(report["curve"]) == 2
+
+
+class _Chars:
+    """A tokenizer whose id i spells i % 3 + 1 characters."""
+
+    def decode(self, ids):
+        return "x" * (ids[0] % 3 + 1)
+
+
+def test_the_script_writes_every_length_and_window(tmp_path, monkeypatch):
+    from llmscratch.scripts import long_context as script
+
+    model = tiny(position="rope", context_length=8)
+    val = torch.randint(0, 30, (300,), generator=torch.Generator().manual_seed(4))
+    monkeypatch.setattr(script, "load_course_model", lambda: (model, _Chars()))
+    monkeypatch.setattr(script, "course_model_record", lambda: {"provenance": {"git_commit": "abc"}})
+    monkeypatch.setattr(script, "shakespeare_bpe_splits", lambda: (None, {"val": val}, {"val": 600}))
+    monkeypatch.setattr(script, "WINDOWS", (None, 8, 4))
+    out = tmp_path / "long.json"
+    assert script.main(["--lengths", "8", "32", "--out", str(out), "--no-progress"]) == 0
+    result = json.loads(out.read_text())
+    keys = [(r["length"], r["window"]) for r in result["runs"]]
+    assert keys == [(8, None), (32, None), (32, 8), (8, 4), (32, 4)]  # a window >= the length is skipped
+    assert result["provenance"]["command"].startswith("python -m llmscratch.scripts.long_context")
+    first = result["runs"][0]
+    assert first["sequences"] == 300 // 9 and len(first["curve"]) == 8

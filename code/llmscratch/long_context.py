@@ -33,6 +33,7 @@ Chen et al., "Extending Context Window of Large Language Models via Positional I
 from __future__ import annotations
 
 import ctypes
+import math
 import re
 import sys
 import time
@@ -42,11 +43,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from .evaluation import position_losses
 from .model import GPT
+from .runtime import eval_mode
 
-__all__ = ["length_losses", "peak_memory", "time_call", "with_window"]
+__all__ = ["char_lengths", "length_losses", "length_report", "peak_memory", "sequence_nlls", "time_call", "with_window"]
 
 
 def with_window(model: GPT, window: int | None) -> GPT:
@@ -120,3 +123,50 @@ def length_losses(
         for length in lengths:
             out[(length, window)] = position_losses(windowed, stream, length)  # (length,)
     return out
+
+
+@torch.no_grad()
+def sequence_nlls(model: GPT, stream: torch.Tensor, length: int, sequences: int | None = None,
+                  batch_size: int = 8) -> torch.Tensor:
+    """The loss (nats) of every target of the first `sequences` non-overlapping pieces of `stream`: (n, length).
+
+    The pieces are those of `evaluation.position_losses` (length + 1 consecutive ids each, the
+    input and, shifted by one, the targets); its curve is the mean of this over the rows.
+    """
+    if stream.ndim != 1 or not isinstance(length, int) or length <= 0:
+        raise ValueError(f"need a 1-D stream and a positive length, got shape {tuple(stream.shape)} and {length!r}")
+    n = len(stream) // (length + 1) if sequences is None else sequences
+    if not 0 < n <= len(stream) // (length + 1):
+        raise ValueError(f"a stream of {len(stream)} tokens holds {len(stream) // (length + 1)} sequences of "
+                         f"{length} + 1, asked for {n}")
+    pieces = stream[: n * (length + 1)].view(n, length + 1)  # (n, length + 1)
+    rows = []
+    with eval_mode(model):
+        for i in range(0, n, batch_size):
+            chunk = pieces[i : i + batch_size]  # (b, length + 1)
+            logits, _ = model(chunk[:, :-1])  # (b, length, V)
+            rows.append(F.cross_entropy(logits.transpose(1, 2), chunk[:, 1:], reduction="none").float())  # (b, length)
+    return torch.cat(rows)
+
+
+def char_lengths(tokenizer: Any, vocab_size: int) -> torch.Tensor:
+    """Characters each token id stands for, (vocab_size,): ``len(tokenizer.decode([i]))``."""
+    return torch.tensor([len(tokenizer.decode([i])) for i in range(vocab_size)], dtype=torch.float64)
+
+
+def length_report(nlls: torch.Tensor, targets: torch.Tensor, chars: torch.Tensor) -> dict[str, Any]:
+    """Summaries of a (n, length) loss matrix whose targets are `targets` (n, length).
+
+    Nats per token, bits per character (the total in bits over the characters the targets
+    spell, `char_lengths`), the mean of each sequence, and the curve over positions.
+    """
+    if nlls.shape != targets.shape:
+        raise ValueError(f"nlls {tuple(nlls.shape)} and targets {tuple(targets.shape)} differ in shape")
+    total = float(nlls.double().sum())
+    return {
+        "sequences": nlls.shape[0],
+        "nats_per_token": round(total / nlls.numel(), 5),
+        "bits_per_char": round(total / math.log(2) / float(chars[targets].sum()), 5),
+        "per_sequence": [round(x, 5) for x in nlls.double().mean(1).tolist()],
+        "curve": [round(x, 4) for x in nlls.double().mean(0).tolist()],
+    }
