@@ -16,6 +16,7 @@ import torch
 import llmscratch.attention as attention_module
 import llmscratch.blocks as blocks_module
 import llmscratch.bpe as bpe
+import llmscratch.kv_cache as kv_cache_module
 import llmscratch.model as model_module
 import llmscratch.positional as positional
 from llmscratch.attention import CausalSelfAttention, attention_weights
@@ -53,7 +54,7 @@ def contrast(a: str, b: str) -> float:
 
 def test_the_six_diagrams_of_the_issue_exist_and_belong_to_real_chapters():
     assert set(NAMES) == {"attention-weighted-average", "multi-head", "rope-rotation", "transformer-block",
-                          "residual-stream", "bpe-merge"}
+                          "residual-stream", "bpe-merge", "sliding-window"}
     for d in DIAGRAMS.values():
         assert (ROOT / d.chapter).is_file(), d.chapter
         assert d.title and 80 < len(d.alt) < 600  # one to three sentences
@@ -139,6 +140,9 @@ NAMED = {
                         (CONFIG, "vocab_size"), (CONFIG, "context_length"), (Trace, "hidden"), (MODEL, "trace")],
     "bpe-merge": [(bpe, "count_pairs"), (bpe, "merge"), (bpe, "train_naive"), (bpe, "train_fast"),
                   (BPETokenizer([]), "merges"), (BPETokenizer([]), "vocab"), (CONFIG, "vocab_size")],
+    "sliding-window": [(attention_module, "sliding_window_mask"), (kv_cache_module, "KVCache"),
+                       (kv_cache_module.KVCache, "held"), (kv_cache_module, "receptive_field"),
+                       (CONFIG, "attention_window"), (CONFIG, "n_layers")],
 }
 # Code and shapes written on each picture, and the package source they are quoted from.
 QUOTED = {
@@ -151,6 +155,7 @@ QUOTED = {
     "residual-stream": (model_module, ["(B, T, vocab_size)", "(B, T, d_model)", "lm_head.weight",
                                        "token_embedding.weight"]),
     "bpe-merge": (bpe.train, ["256 + r", "new_id"]),
+    "sliding-window": (attention_module, ["i - W < j <= i"]),
 }
 
 
@@ -190,3 +195,12 @@ def test_the_attention_numbers_drawn_come_from_the_package():
     for w in weights.tolist():
         assert f"{w:.2f}" in drawn
     assert "−∞" in drawn
+
+
+def test_the_sliding_window_drawn_is_the_packages_mask():
+    from llmscratch.diagrams.windows import LENGTH, WINDOW
+    band = attention_module.sliding_window_mask(LENGTH, WINDOW)
+    root = ET.fromstring(svg("sliding-window"))
+    blue = sum(1 for el in root.iter(f"{NS}rect") if el.get("fill") == "#0072b2")
+    assert blue == int(band.sum()) + 1  # every cell the mask keeps, and the legend's swatch
+    assert f"sliding_window_mask({LENGTH}, {WINDOW})" in texts("sliding-window")

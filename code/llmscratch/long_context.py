@@ -14,7 +14,11 @@ more than it ever saw) is an empirical question, which `length_losses` answers p
 kernel (``malloc_trim``), resets the process's peak resident size (writing 5 to
 ``/proc/self/clear_refs``), runs the call, and reads the new peak (``VmHWM``) minus the resident
 size before it. That is what the operating system had to give the process, every allocation of
-PyTorch's CPU allocator included, rounded to 4 kB pages. It is the right tool for large tensors
+PyTorch's CPU allocator included, rounded to 4 kB pages. So that a freed tensor's memory really
+goes back (and a later tensor is counted again), it first fixes glibc's ``mmap`` threshold at
+128 KiB for the rest of the process: every larger allocation is then its own mapping, unmapped
+when freed (glibc would otherwise raise the threshold as it goes, and serve tensors of up to
+32 MiB from a heap whose freed pages stay resident). It is the right tool for large tensors
 (megabytes); a few kilobytes of bookkeeping are within its noise.
 
     >>> from llmscratch import GPTConfig
@@ -67,6 +71,9 @@ def with_window(model: GPT, window: int | None) -> GPT:
     return copy.eval()
 
 
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number (malloc.h)
+
+
 def _status_bytes(key: str) -> int:
     match = re.search(rf"^{key}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
     if match is None:
@@ -83,8 +90,10 @@ def peak_memory(fn: Callable[[], Any]) -> tuple[Any, int]:
     if not sys.platform.startswith("linux"):
         raise RuntimeError(f"peak_memory reads Linux's /proc/self; this is {sys.platform}")
     try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand freed heap back, so reusing it shows up again
-    except OSError:  # a libc other than glibc: the reading is then an underestimate
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)  # large blocks: mapped on malloc, unmapped on free
+        libc.malloc_trim(0)  # hand freed heap back, so reusing it shows up again
+    except (OSError, AttributeError):  # a libc other than glibc: large blocks may then be undercounted
         pass
     before = _status_bytes("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak to the current resident size

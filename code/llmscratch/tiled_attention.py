@@ -27,7 +27,7 @@ work, and a block that straddles the diagonal is masked.
 
 Left out: the part that makes FlashAttention *fast*, keeping tiles in a GPU's on-chip memory
 (SRAM) and fusing everything into one kernel. In Python each tile is several PyTorch calls,
-so this is slower than the plain formula on a CPU; what it shows is the memory. Also left out:
+so this is slower than PyTorch's fused kernel; what it shows is the memory. Also left out:
 the backward pass (FlashAttention recomputes the tiles from ``m`` and ``denom`` instead of storing
 the weights), dropout, arbitrary masks, and sliding windows (skip the blocks outside the band).
 

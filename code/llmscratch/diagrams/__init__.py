@@ -1,6 +1,6 @@
 """Diagrams of the course's ideas, drawn as SVG by code so that their labels are the package's names.
 
-Plots show what a model did; these show what an idea *is*. Six pictures:
+Plots show what a model did; these show what an idea *is*. The pictures:
 
 - ``attention-weighted-average``: one query against every key, scaled, causally masked,
   softmaxed, and the weighted sum of the values (self-attention chapter);
@@ -12,7 +12,9 @@ Plots show what a model did; these show what an idea *is*. Six pictures:
 - ``residual-stream``: embeddings, the stream every block reads and adds to, the final norm and
   the tied ``lm_head`` (GPT chapter);
 - ``bpe-merge``: one merge step on a short text, computed with ``count_pairs`` and ``merge``
-  (byte-pair encoding chapter).
+  (byte-pair encoding chapter);
+- ``sliding-window``: the band that ``sliding_window_mask`` cuts out of the causal triangle, and
+  the rolling ``KVCache`` that keeps the last ``attention_window`` positions (long-context chapter).
 
 Every picture is a self-contained SVG: an opaque light card (an SVG inside ``<img>`` cannot follow
 the book's dark-mode switch), a ``<title>`` and a ``<desc>`` that carry the alt text, system fonts,
@@ -41,6 +43,7 @@ from .heads import draw_attention, draw_multi_head, draw_rope
 from .layers import draw_block, draw_residual_stream
 from .merges import draw_bpe_merge
 from .svg import Canvas
+from .windows import draw_sliding_window
 
 __all__ = ["DIAGRAMS", "Diagram", "canvas", "svg", "write_all"]
 
@@ -94,6 +97,14 @@ DIAGRAMS: dict[str, Diagram] = {
         "'a' followed by 't' (bytes 97 and 116), occurs three times. merge replaces each occurrence by the new "
         "id 256, and the sequence gets three tokens shorter.",
         "book/part1/bpe.md", draw_bpe_merge),
+    "sliding-window": Diagram(
+        "Sliding-window attention and its rolling cache",
+        "Left: the mask of 8 positions with a window of 3, a band of three diagonals: query i sees key j when "
+        "i - W < j <= i; older keys, which the causal mask would show, are hidden. Right: a rolling KVCache at "
+        "steps 5, 6 and 7 keeps only the last 3 positions, appending the new token's key and dropping the "
+        "oldest, so its memory stays at W positions; through n_layers layers a token still reaches "
+        "n_layers (W - 1) + 1 tokens back.",
+        "book/part4/long-context.md", draw_sliding_window),
 }
 
 
