@@ -205,7 +205,8 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(c.n_heads * c.head_dim, c.d_model, bias=c.bias)
 
     def forward(
-        self, x: torch.Tensor, return_weights: bool = False, *, cache: KVCache | None = None, layer: int = 0
+        self, x: torch.Tensor, return_weights: bool = False, *, cache: KVCache | None = None, layer: int = 0,
+        padding_mask: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         B, T, _ = x.shape
         H, Hkv, hs = self.n_heads, self.n_kv_heads, self.head_dim
@@ -236,6 +237,8 @@ class CausalSelfAttention(nn.Module):
                 mask = bias.masked_fill(~allowed, float("-inf"))  # (H, T, S): the mask folded in
             elif not bool(allowed.all()):
                 mask = allowed  # (T, S); one new token that sees every stored key needs none
+        if padding_mask is not None:
+            mask, is_causal = self._padded_mask(padding_mask, start, T, S, x), False  # (B, 1 or H, T, S)
         gqa = Hkv != H
         if return_weights:
             weights = attention_weights(q, k, mask, is_causal, enable_gqa=gqa)  # (B, H, T, T); T by S with a cache
@@ -249,3 +252,23 @@ class CausalSelfAttention(nn.Module):
         y = merge_heads(y)  # (B, T, H*hs): heads side by side
         y = self.proj(y)  # (B, T, d_model)
         return (y, weights) if return_weights else y
+
+    # --- Left padding (llmscratch.serving): a batch of prompts of different lengths. ---
+    def _padded_mask(self, padding_mask: torch.Tensor, start: int, T: int, S: int, x: torch.Tensor) -> torch.Tensor:
+        """The attention mask without the pad keys: `padding_mask` (B, start + T) is True at real tokens.
+
+        A pad query would then see no key at all (a softmax of only -inf is NaN, and a NaN value
+        times a weight of 0 is still NaN), so every query also sees itself; a pad's output is
+        never read by a real token. ALiBi's bias needs no shift: it sees only the distance
+        between two real tokens, which the padding in front of both does not change.
+        """
+        queries = torch.arange(start, start + T, device=x.device)  # (T,)
+        keys = torch.arange(start + T - S, start + T, device=x.device)  # (S,): the keys the cache holds, then these
+        itself = keys.view(1, -1) == queries.view(-1, 1)  # (T, S)
+        real = padding_mask[:, None, None, start + T - S:]  # (B, 1, 1, S)
+        keep = (window_mask(queries, keys, self.window) & real) | itself  # (B, 1, T, S)
+        if self.position != "alibi":
+            return keep
+        distance = (keys.view(1, -1) - queries.view(-1, 1)).to(x.dtype)  # (T, S): j - i, <= 0 for past keys
+        bias = alibi_slopes(self.n_heads).to(x.device, x.dtype).view(-1, 1, 1) * distance  # (H, T, S)
+        return bias.masked_fill(~keep, float("-inf"))  # (B, H, T, S)

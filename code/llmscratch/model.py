@@ -71,6 +71,8 @@ class GPT(nn.Module):
     logits (B, T, vocab_size) for the token after each position, and with `targets` (B, T)
     the mean cross-entropy over all positions (targets equal to -100 are ignored), else None.
     ``forward(idx, cache=cache)`` continues the sequence held by a `KVCache` (see the module docstring).
+    ``forward(idx, padding_mask=mask)``, `mask` (B, cached + T) True at real tokens, runs a left-padded
+    batch: no token attends to a pad, and positions count from each row's first real token.
     """
 
     def __init__(self, config: GPTConfig) -> None:
@@ -125,13 +127,16 @@ class GPT(nn.Module):
                              f"context_length={self.config.context_length} rows; crop the input or use "
                              "a position scheme that extrapolates")
 
-    def embed(self, idx: torch.Tensor, start: int = 0) -> torch.Tensor:
+    def embed(self, idx: torch.Tensor, start: int = 0, positions: torch.Tensor | None = None) -> torch.Tensor:
         """Token vectors plus absolute position vectors (if the scheme has them): (B, T, d_model).
 
-        The tokens are at positions ``start`` to ``start + T - 1`` (`start` > 0 after a KV cache).
+        The tokens are at positions ``start`` to ``start + T - 1`` (`start` > 0 after a KV cache),
+        or at `positions` (B, T), one row per sequence, when left padding shifts each row differently.
         """
         T = idx.shape[1]
         x = embed_ids(self.token_embedding, idx)  # (B, T, d); ids outside the vocabulary raise
+        if positions is not None and self.config.position in ("learned", "sinusoidal"):
+            return self.drop(x + self._row_positions(positions).to(x.dtype))  # (B, T, d)
         if self.position_embedding is not None:
             positions = torch.arange(start, start + T, device=idx.device)  # (T,)
             x = x + self.position_embedding(positions)  # (T, d) broadcast over B
@@ -144,7 +149,8 @@ class GPT(nn.Module):
         return self.drop(x)
 
     def forward(
-        self, idx: torch.Tensor, targets: torch.Tensor | None = None, *, cache: KVCache | None = None
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, *, cache: KVCache | None = None,
+        padding_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         self._check(idx)
         if cache is not None:
@@ -154,9 +160,11 @@ class GPT(nn.Module):
             if not isinstance(cache, KVCache):
                 raise TypeError(f"cache must be a KVCache, got {type(cache).__name__}")
             cache.check(self.config, idx.shape[0], idx.shape[1])
-        x = self.embed(idx, 0 if cache is None else cache.length)  # (B, T, d)
+        start = 0 if cache is None else cache.length
+        positions = None if padding_mask is None else self._padded_positions(padding_mask, start, idx)  # (B, T)
+        x = self.embed(idx, start, positions)  # (B, T, d)
         for layer, block in enumerate(self.blocks):
-            x = block(x, cache=cache, layer=layer)  # (B, T, d)
+            x = block(x, cache=cache, layer=layer, padding_mask=padding_mask)  # (B, T, d)
         if cache is not None:
             cache.length += idx.shape[1]  # every layer has stored these positions
         logits = self.lm_head(self.final_norm(x))  # (B, T, V)
@@ -181,6 +189,29 @@ class GPT(nn.Module):
         if self.training and self.config.router_aux_weight:
             return lm_loss + self.config.router_aux_weight * aux
         return lm_loss
+
+    # --- Left padding (llmscratch.serving): a batch of prompts of different lengths. ---
+    def _padded_positions(self, padding_mask: torch.Tensor, start: int, idx: torch.Tensor) -> torch.Tensor:
+        """Each token's position counted from its row's first real token: (B, T); pads get 0.
+
+        `padding_mask` (B, start + T) is True at real tokens, over the cached positions and `idx`.
+        """
+        B, T = idx.shape
+        if not isinstance(padding_mask, torch.Tensor) or padding_mask.dtype != torch.bool:
+            raise TypeError("padding_mask must be a boolean tensor, True at real tokens")
+        if padding_mask.shape != (B, start + T):
+            raise ValueError(f"padding_mask must have shape (batch, cached + new) = {(B, start + T)}, "
+                             f"got {tuple(padding_mask.shape)}")
+        counted = padding_mask.long().cumsum(dim=-1) - 1  # (B, S): real tokens before, minus one
+        return counted.clamp(min=0)[:, start:]  # (B, T)
+
+    def _row_positions(self, positions: torch.Tensor) -> torch.Tensor:
+        """Learned or sinusoidal position vectors at per-row `positions` (B, T): (B, T, d_model)."""
+        if self.position_embedding is not None:
+            return self.position_embedding(positions)  # (B, T, d)
+        length = int(positions.max()) + 1
+        table = sinusoidal_positions(length, self.config.d_model) * (0.02 * math.sqrt(2))  # (length, d), as embed
+        return table.to(positions.device)[positions]  # (B, T, d)
 
     @torch.no_grad()
     def trace(self, idx: torch.Tensor) -> Trace:
