@@ -42,6 +42,7 @@ Sampling" (2023).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -159,7 +160,8 @@ class CachedModel:
             keep += 1
         _crop(self.cache, keep)
         self.tokens = self.tokens[:keep]
-        with torch.no_grad(), eval_mode(self.model):
+        # eval_mode walks every module twice: a cost per call worth skipping when already evaluating.
+        with torch.no_grad(), eval_mode(self.model) if self.model.training else contextlib.nullcontext():
             logits, _ = self.model(torch.tensor([seq[keep:]]), cache=self.cache)  # (1, len(seq) - keep, V)
         self.tokens = list(seq)
         self.calls += 1
@@ -192,8 +194,11 @@ def speculative_generate(target: torch.nn.Module, draft: torch.nn.Module, prompt
                               max_new_tokens, k=k, chooser=RandomChooser(generator))
 
 
-class _Branch(Exception):
-    """A random choice the script does not cover: its possible outcomes and their probabilities."""
+class _Branch(BaseException):
+    """A random choice the script does not cover: its possible outcomes and their probabilities.
+
+    A BaseException, so that no ``except Exception`` in the code being enumerated swallows it.
+    """
 
     def __init__(self, options: list[tuple[object, float]]) -> None:
         self.options = options
