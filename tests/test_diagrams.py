@@ -18,6 +18,7 @@ import llmscratch.blocks as blocks_module
 import llmscratch.bpe as bpe
 import llmscratch.kv_cache as kv_cache_module
 import llmscratch.model as model_module
+import llmscratch.paging as paging_module
 import llmscratch.positional as positional
 from llmscratch.attention import CausalSelfAttention, attention_weights
 from llmscratch.blocks import Block
@@ -27,6 +28,7 @@ from llmscratch.diagrams import DIAGRAMS, canvas, svg, write_all
 from llmscratch.diagrams.__main__ import main
 from llmscratch.diagrams.heads import K_ROWS, Q_ROW, QUERY_AT
 from llmscratch.diagrams.merges import TEXT, merge_step
+from llmscratch.diagrams.paging import paged_example
 from llmscratch.diagrams.svg import CARD, Canvas
 from llmscratch.model import GPT, Trace
 
@@ -54,7 +56,7 @@ def contrast(a: str, b: str) -> float:
 
 def test_the_six_diagrams_of_the_issue_exist_and_belong_to_real_chapters():
     assert set(NAMES) == {"attention-weighted-average", "multi-head", "rope-rotation", "transformer-block",
-                          "residual-stream", "bpe-merge", "sliding-window"}
+                          "residual-stream", "bpe-merge", "sliding-window", "paged-kv-cache"}
     for d in DIAGRAMS.values():
         assert (ROOT / d.chapter).is_file(), d.chapter
         assert d.title and 80 < len(d.alt) < 600  # one to three sentences
@@ -143,6 +145,8 @@ NAMED = {
     "sliding-window": [(attention_module, "sliding_window_mask"), (kv_cache_module, "KVCache"),
                        (kv_cache_module.KVCache, "held"), (kv_cache_module, "receptive_field"),
                        (CONFIG, "attention_window"), (CONFIG, "n_layers")],
+    "paged-kv-cache": [(paging_module, "PagedAllocator"), (paged_example(), "table"), (paged_example(), "slot"),
+                       (paged_example(), "block_size")],
 }
 # Code and shapes written on each picture, and the package source they are quoted from.
 QUOTED = {
@@ -156,6 +160,7 @@ QUOTED = {
                                        "token_embedding.weight"]),
     "bpe-merge": (bpe.train, ["256 + r", "new_id"]),
     "sliding-window": (attention_module, ["i - W < j <= i"]),
+    "paged-kv-cache": (paging_module, ["free list", "block_size - 1", "block_size + offset"]),
 }
 
 
@@ -204,3 +209,11 @@ def test_the_sliding_window_drawn_is_the_packages_mask():
     blue = sum(1 for el in root.iter(f"{NS}rect") if el.get("fill") == "#0072b2")
     assert blue == int(band.sum()) + 1  # every cell the mask keeps, and the legend's swatch
     assert f"sliding_window_mask({LENGTH}, {WINDOW})" in texts("sliding-window")
+
+
+def test_the_paged_cache_drawn_is_the_allocators():
+    pages, drawn = paged_example(), texts("paged-kv-cache")
+    for seq in ("A", "B"):
+        assert f'table("{seq}") = {pages.table(seq)}' in drawn
+        assert f"sequence {seq}: {pages.length(seq)} tokens" in drawn
+    assert f"{pages.wasted_slots} empty slots" in drawn and pages.num_free == drawn.count("free list")

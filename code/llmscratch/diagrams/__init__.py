@@ -14,7 +14,9 @@ Plots show what a model did; these show what an idea *is*. The pictures:
 - ``bpe-merge``: one merge step on a short text, computed with ``count_pairs`` and ``merge``
   (byte-pair encoding chapter);
 - ``sliding-window``: the band that ``sliding_window_mask`` cuts out of the causal triangle, and
-  the rolling ``KVCache`` that keeps the last ``attention_window`` positions (long-context chapter).
+  the rolling ``KVCache`` that keeps the last ``attention_window`` positions (long-context chapter);
+- ``paged-kv-cache``: two sequences' block tables pointing into shared fixed-size blocks, against
+  contiguous reservations, allocated by ``PagedAllocator`` (serving chapter).
 
 Every picture is a self-contained SVG: an opaque light card (an SVG inside ``<img>`` cannot follow
 the book's dark-mode switch), a ``<title>`` and a ``<desc>`` that carry the alt text, system fonts,
@@ -42,6 +44,7 @@ from typing import NamedTuple
 from .heads import draw_attention, draw_multi_head, draw_rope
 from .layers import draw_block, draw_residual_stream
 from .merges import draw_bpe_merge
+from .paging import draw_paged_cache
 from .svg import Canvas
 from .windows import draw_sliding_window
 
@@ -105,6 +108,13 @@ DIAGRAMS: dict[str, Diagram] = {
         "oldest, so its memory stays at W positions; through n_layers layers a token still reaches "
         "n_layers (W - 1) + 1 tokens back.",
         "book/part4/long-context.md", draw_sliding_window),
+    "paged-kv-cache": Diagram(
+        "A paged KV cache: block tables into shared blocks",
+        "Two sequences, A with 10 tokens and B with 6, stored in blocks of block_size 4 slots. A's block table "
+        "is [0, 1, 3] and B's is [2, 4], so their blocks interleave in memory and the other blocks stay on the "
+        "free list; only the last block of each sequence has empty slots. Below, contiguous reservations of "
+        "max_tokens 16 per sequence hold the same tokens with 16 empty slots.",
+        "book/part4/serving.md", draw_paged_cache),
 }
 
 
