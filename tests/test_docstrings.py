@@ -19,7 +19,8 @@ WITH_EXAMPLES = {
     "llmscratch.bpe.pretokenization", "llmscratch.bpe.tokenizer", "llmscratch.bpe.train", "llmscratch.checks",
     "llmscratch.config", "llmscratch.data", "llmscratch.decoding", "llmscratch.datasets", "llmscratch.diagnostics",
     "llmscratch.embeddings", "llmscratch.evaluation", "llmscratch.fileio", "llmscratch.memory", "llmscratch.mlp",
-    "llmscratch.model", "llmscratch.positional", "llmscratch.provenance", "llmscratch.runtime",
+    "llmscratch.model", "llmscratch.paging", "llmscratch.positional", "llmscratch.scheduling", "llmscratch.serving",
+    "llmscratch.speculative", "llmscratch.provenance", "llmscratch.runtime",
     "llmscratch.sampling", "llmscratch.tokenizers", "llmscratch.training", "llmscratch.viz",
 }
 

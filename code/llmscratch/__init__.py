@@ -22,8 +22,11 @@ from .memory import MemoryEstimate, measure_memory, memory_estimate
 from .mlp import MLP_PRESETS, MLPConfig, MLPLanguageModel, NeuralBigram
 from .model import GPT, active_parameters, parameter_formula
 from .moe import MoEFeedForward, route
+from .paging import PagedAllocator
 from .runtime import eval_mode, resolve_device
 from .sampling import generate, next_token_probs
+from .serving import generate_padded
+from .speculative import speculative_generate
 from .tiled_attention import tiled_attention
 from .tokenizers import CharTokenizer, TokenizerFileError
 from .training import History, TrainConfig, evaluate_loss, learning_rate_at, train
@@ -92,5 +95,9 @@ __all__ = [
     "sliding_window_mask",
     "tiled_attention",
     "with_window",
+    # serving (Part 4)
+    "PagedAllocator",
+    "generate_padded",
+    "speculative_generate",
 ]
 __version__ = "0.1.0"
