@@ -148,6 +148,9 @@ class CachedModel:
     """
 
     def __init__(self, model: torch.nn.Module, temperature: float = 1.0) -> None:
+        if getattr(model.config, "attention_window", None) is not None:
+            raise ValueError("CachedModel cuts its cache back after a rejection, which a rolling cache "
+                             "(attention_window) cannot do: it has dropped the positions it would need")
         self.model, self.temperature = model, temperature
         self.cache, self.tokens = KVCache.for_model(model), []
         self.calls = 0
