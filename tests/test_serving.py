@@ -21,11 +21,11 @@ PROMPTS = [[1, 2, 3, 4, 5, 6, 7], [9], [3, 4, 5], [30, 31, 32, 33]]
 VARIANTS = list(itertools.product(POSITION_SCHEMES, (None, 1)))
 
 
-def tiny(position: str = "learned", n_kv_heads: int | None = None, seed: int = 0) -> GPT:
+def tiny(position: str = "learned", n_kv_heads: int | None = None, seed: int = 0, **fields) -> GPT:
     """A random 2-layer GPT on 40 tokens with weights spread (x10) so that no two logits nearly tie."""
     torch.manual_seed(seed)
     model = GPT(GPTConfig(vocab_size=40, context_length=24, d_model=32, n_layers=2, n_heads=4,
-                          n_kv_heads=n_kv_heads, position=position)).eval()
+                          n_kv_heads=n_kv_heads, position=position, **fields)).eval()
     with torch.no_grad():
         for p in model.parameters():
             if p.ndim == 2:
@@ -57,6 +57,12 @@ def test_a_padded_batch_writes_what_each_prompt_writes_alone(position, n_kv_head
     expected = [generate(model, torch.tensor([p]), 12, generator=torch.Generator().manual_seed(s))[0]
                 for p, s in zip(PROMPTS, seeds)]
     assert sampled == expected
+
+
+def test_a_mixture_of_experts_without_capacity_is_padded_right_too():
+    """Each token is routed on its own when no capacity limit makes tokens compete, so pads change nothing."""
+    model = tiny("rope", n_experts=4, experts_per_token=2)
+    assert generate_padded(model, PROMPTS, 10, temperature=0) == alone(model, 10, temperature=0)
 
 
 @pytest.mark.parametrize("position", POSITION_SCHEMES)
@@ -107,6 +113,8 @@ def test_bad_inputs_are_refused_with_the_field_named():
     model = tiny("learned")
     with pytest.raises(ValueError, match="context_length"):
         generate_padded(model, PROMPTS, 20)
+    with pytest.raises(ValueError, match="attention_window"):
+        generate_padded(tiny("rope", attention_window=4), PROMPTS, 2)
     with pytest.raises(ValueError, match="generators"):
         generate_padded(model, PROMPTS, 2, generators=[torch.Generator()])
     with pytest.raises(ValueError, match="non-empty"):

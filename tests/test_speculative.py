@@ -145,5 +145,8 @@ def test_stats_and_bad_arguments():
         speculative_generate(target, other, [1], 3)
     with pytest.raises(ValueError, match="context_length"):
         speculative_generate(target, target, [1], 14, k=4)
+    with pytest.raises(ValueError, match="attention_window"):
+        CachedModel(GPT(GPTConfig(vocab_size=20, context_length=16, d_model=16, n_layers=1, n_heads=2,
+                                  position="rope", attention_window=4)))
     with pytest.raises(ValueError, match="k"):
         speculative_decode(lambda s, n: None, lambda s, n: None, [1], 3, k=0, chooser=RandomChooser())

@@ -26,7 +26,8 @@ generator hands the rows their random numbers in batch order.
 
 Left out: batches that outgrow the context window (a padded row cannot be cropped and shifted
 like `llmscratch.sampling.generate` does; we refuse instead), sliding-window models (their window
-would count the pads as positions; refused too), and sequences that leave the batch
+would count the pads as positions; refused too), mixtures of experts with a capacity limit (pads
+would compete with real tokens for an expert's places), and sequences that leave the batch
 early to make room (continuous batching, `llmscratch.scheduling`, simulates that).
 
 References: Yu et al., "Orca: A Distributed Serving System for Transformer-Based Generative
