@@ -46,8 +46,8 @@ padding mask would attend to the padding. `generate_batch` takes them as lists a
 rows of each length together: every row is continued exactly as if it were alone, in as many
 forward passes per token as there are distinct prompt lengths.
 
-Left out: padding with an attention mask (which turns the groups into one batch), typical
-sampling, and speculative decoding (Part 4).
+Left out: typical sampling. Padding with an attention mask, which turns the groups into one
+batch, is `llmscratch.serving.generate_padded`; speculative decoding is `llmscratch.speculative`.
 
 References: Fan et al., "Hierarchical Neural Story Generation" (2018) for top-k; Holtzman et al.,
 "The Curious Case of Neural Text Degeneration" (ICLR 2020) for top-p; Nguyen et al., "Turning Up
