@@ -16,7 +16,9 @@ Plots show what a model did; these show what an idea *is*. The pictures:
 - ``sliding-window``: the band that ``sliding_window_mask`` cuts out of the causal triangle, and
   the rolling ``KVCache`` that keeps the last ``attention_window`` positions (long-context chapter);
 - ``paged-kv-cache``: two sequences' block tables pointing into shared fixed-size blocks, against
-  contiguous reservations, allocated by ``PagedAllocator`` (serving chapter).
+  contiguous reservations, allocated by ``PagedAllocator`` (serving chapter);
+- ``moe-routing``: one token through the router to its top-2 experts, the gates and the sum,
+  computed with ``llmscratch.moe.route`` (mixture-of-experts chapter).
 
 Every picture is a self-contained SVG: an opaque light card (an SVG inside ``<img>`` cannot follow
 the book's dark-mode switch), a ``<title>`` and a ``<desc>`` that carry the alt text, system fonts,
@@ -41,6 +43,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+from .experts import draw_moe_routing
 from .heads import draw_attention, draw_multi_head, draw_rope
 from .layers import draw_block, draw_residual_stream
 from .merges import draw_bpe_merge
@@ -115,6 +118,12 @@ DIAGRAMS: dict[str, Diagram] = {
         "free list; only the last block of each sequence has empty slots. Below, contiguous reservations of "
         "max_tokens 16 per sequence hold the same tokens with 16 empty slots.",
         "book/part4/serving.md", draw_paged_cache),
+    "moe-routing": Diagram(
+        "Top-2 routing of one token among four experts",
+        "A token vector x goes through the router, whose softmax gives each of the four experts a probability. "
+        "The two most probable experts run on x; the other two stay idle and cost nothing. Their outputs are "
+        "multiplied by the gates, the two probabilities renormalised to sum to 1, and added to give y.",
+        "book/part4/moe.md", draw_moe_routing),
 }
 
 
