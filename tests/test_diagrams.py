@@ -18,6 +18,7 @@ import llmscratch.blocks as blocks_module
 import llmscratch.bpe as bpe
 import llmscratch.kv_cache as kv_cache_module
 import llmscratch.model as model_module
+import llmscratch.moe as moe_module
 import llmscratch.paging as paging_module
 import llmscratch.positional as positional
 from llmscratch.attention import CausalSelfAttention, attention_weights
@@ -56,7 +57,8 @@ def contrast(a: str, b: str) -> float:
 
 def test_the_six_diagrams_of_the_issue_exist_and_belong_to_real_chapters():
     assert set(NAMES) == {"attention-weighted-average", "multi-head", "rope-rotation", "transformer-block",
-                          "residual-stream", "bpe-merge", "sliding-window", "paged-kv-cache"}
+                          "residual-stream", "bpe-merge", "sliding-window", "paged-kv-cache",
+                          "moe-routing"}
     for d in DIAGRAMS.values():
         assert (ROOT / d.chapter).is_file(), d.chapter
         assert d.title and 80 < len(d.alt) < 600  # one to three sentences
@@ -126,6 +128,7 @@ CONFIG = GPTConfig()
 ATTENTION_LAYER = CausalSelfAttention(CONFIG)
 BLOCK = Block(CONFIG)
 MODEL = GPT(CONFIG)
+MOE_BLOCK = Block(GPTConfig(n_experts=4))
 NAMED = {
     "attention-weighted-average": [(attention_module, "causal_mask"), (attention_module, "CausalSelfAttention"),
                                    (CONFIG, "head_dim")],
@@ -147,6 +150,8 @@ NAMED = {
                        (CONFIG, "attention_window"), (CONFIG, "n_layers")],
     "paged-kv-cache": [(paging_module, "PagedAllocator"), (paged_example(), "table"), (paged_example(), "slot"),
                        (paged_example(), "block_size")],
+    "moe-routing": [(MOE_BLOCK.feed_forward, "router"), (MOE_BLOCK.feed_forward, "experts"), (CONFIG, "n_experts"),
+                    (CONFIG, "experts_per_token"), (CONFIG, "d_model")],
 }
 # Code and shapes written on each picture, and the package source they are quoted from.
 QUOTED = {
@@ -161,6 +166,7 @@ QUOTED = {
     "bpe-merge": (bpe.train, ["256 + r", "new_id"]),
     "sliding-window": (attention_module, ["i - W < j <= i"]),
     "paged-kv-cache": (paging_module, ["free list", "block_size - 1", "block_size + offset"]),
+    "moe-routing": (moe_module, ["probs.topk(k, dim=-1)", "top / top.sum(dim=-1, keepdim=True)"]),
 }
 
 
@@ -217,3 +223,15 @@ def test_the_paged_cache_drawn_is_the_allocators():
         assert f'table("{seq}") = {pages.table(seq)}' in drawn
         assert f"sequence {seq}: {pages.length(seq)} tokens" in drawn
     assert f"{pages.wasted_slots} empty slots" in drawn and pages.num_free == drawn.count("free list")
+
+
+def test_the_routing_drawn_is_the_packages():
+    from llmscratch.diagrams.experts import K, SCORES
+
+    drawn = texts("moe-routing")
+    r = moe_module.route(torch.tensor([SCORES]), K)
+    for p in r.probs[0].tolist():
+        assert f"p = {p:.2f}" in drawn
+    for g in r.gates[0].tolist():
+        assert f"g = {g:.2f}" in drawn
+    assert float(r.gates.sum()) == pytest.approx(1.0) and drawn.count("idle") == len(SCORES) - K
