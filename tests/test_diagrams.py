@@ -226,7 +226,7 @@ def test_the_paged_cache_drawn_is_the_allocators():
 
 
 def test_the_routing_drawn_is_the_packages():
-    from llmscratch.diagrams.experts import K, SCORES
+    from llmscratch.diagrams.experts import SCORES, K
 
     drawn = texts("moe-routing")
     r = moe_module.route(torch.tensor([SCORES]), K)

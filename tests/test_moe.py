@@ -186,6 +186,14 @@ def test_parameter_and_active_parameter_counts(changes):
     assert active_parameters(dense) == parameter_formula(dense)["total"]
 
 
+def test_a_model_without_blocks_has_no_router_loss():
+    model = GPT(replace(SMALL, n_layers=0))
+    idx = torch.randint(0, 30, (2, 8))
+    _, loss = model(idx, idx)
+    torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(model(idx)[0].flatten(0, 1), idx.flatten()))
+    assert model.last_aux_loss is None
+
+
 def test_residual_projections_of_every_expert_get_the_scaled_init():
     torch.manual_seed(0)
     model = GPT(replace(SMALL, d_model=64, d_ff=256, n_heads=4))

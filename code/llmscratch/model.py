@@ -184,6 +184,8 @@ class GPT(nn.Module):
         In evaluation mode the loss stays the language model's alone: what the book compares.
         Both parts are kept, detached, in `last_lm_loss` and `last_aux_loss`.
         """
+        if not self.blocks:  # n_layers = 0: no router, nothing to balance
+            return lm_loss
         aux = torch.stack([block.feed_forward.aux_loss for block in self.blocks]).mean()
         self.last_lm_loss, self.last_aux_loss = lm_loss.detach(), aux.detach()
         if self.training and self.config.router_aux_weight:
