@@ -262,3 +262,7 @@ def test_sweep_script_records_routing_for_models_with_experts(tmp_path, monkeypa
     assert len(rows[1]["measures"]["entropy_bits_mean"]) == 2
     assert all(0.0 <= e <= 1.0 for e in rows[1]["measures"]["entropy_bits_mean"])
     assert rows[1]["num_parameters"] == parameter_formula(GPTConfig(**rows[1]["config"]))["total"]
+    assert moe_sweep.main(["--seeds", "1", "--only", "moe", "--out", str(out), "--no-progress"]) == 0
+    assert [r["name"] for r in json.loads(out.read_text())["rows"]] == ["moe"]
+    with pytest.raises(SystemExit, match="no row named"):
+        moe_sweep.main(["--only", "nine experts", "--out", str(out)])

@@ -4,14 +4,16 @@
 
 The models are `MOE_ENTRIES`: the ladder's two-block GPT (`llmscratch.comparisons.RUNGS`, untied),
 and the same GPT whose every feed-forward network is replaced by a mixture of experts that
-costs a token the same arithmetic: 4 experts of the dense width with top-1 routing (8 experts of
-half the width with top-2 would be the next row; it was left out to fit the CPU time of one
-session). The break-it row is the 4-expert model trained without
-the load-balancing loss. Every run trains with `llmscratch.comparisons.LADDER_TRAIN` through
+costs a token the same arithmetic: 4 experts of the dense width with top-1 routing. The break-it
+row is the 4-expert model trained without the load-balancing loss. Every run trains with `llmscratch.comparisons.LADDER_TRAIN` through
 `ablation_ladder.train_grid`; each row has the validation loss per seed (nats per token, the
 book's protocol), and for models with experts, per seed, how evenly the routers spread the
 first 8192 validation tokens (`llmscratch.moe.routing_summary`: entropy in bits per layer,
 mean and minimum, and the busiest expert's share). Capacity is unlimited: nothing is dropped.
+
+    python -m llmscratch.scripts.moe_sweep --only "8 half-width experts, top-2" --out data/part4_moe_top2.json
+
+trains `EXTRA_ENTRIES` (or any named subset of the rows): 8 experts of half the width, top-2.
 """
 
 import sys
@@ -42,6 +44,11 @@ MOE_ENTRIES: list[tuple[str, GPTConfig]] = [
     # Break it: no load-balancing loss.
     ("4 experts, top-1, no balancing loss", replace(DENSE, n_experts=4, experts_per_token=1, router_aux_weight=0.0)),
 ]
+# Trained only when asked for (--only): eight experts of half the width, each token using two, again
+# the dense model's compute per token.
+EXTRA_ENTRIES: list[tuple[str, GPTConfig]] = [
+    ("8 half-width experts, top-2", replace(DENSE, n_experts=8, experts_per_token=2, d_ff=DENSE.ff_dim // 2)),
+]
 
 
 def measure_routing(model: GPT, splits: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -54,10 +61,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS),
                         help=f"default {' '.join(map(str, SEEDS))}")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, in separate processes (default 1)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="train only these rows (default: MOE_ENTRIES)")
     args = parser.parse_args(argv)
     device, started = start(args)
     base = replace(LADDER_TRAIN, steps=args.steps) if args.steps else LADDER_TRAIN
-    entries = [(name, config, {}, "rows") for name, config in MOE_ENTRIES]
+    known = dict([*MOE_ENTRIES, *EXTRA_ENTRIES])
+    if args.only and set(args.only) - set(known):
+        raise SystemExit(f"--only: no row named {', '.join(sorted(set(args.only) - set(known)))}")
+    chosen = [(name, known[name]) for name in args.only] if args.only else MOE_ENTRIES
+    entries = [(name, config, {}, "rows") for name, config in chosen]
     _, splits, chars = shakespeare_bpe_splits()
     groups = train_grid(entries, base, args.seeds, device, args.threads, args.jobs, not args.no_progress,
                         measure=measure_routing)
