@@ -3,13 +3,14 @@
     python -m llmscratch.scripts.moe_sweep        # writes data/part4_moe.json
 
 The models are `MOE_ENTRIES`: the ladder's two-block GPT (`llmscratch.comparisons.RUNGS`, untied),
-and the same GPT whose every feed-forward network is replaced by a mixture of experts that
-costs a token the same arithmetic: 4 experts of the dense width with top-1 routing. The break-it
-row is the 4-expert model trained without the load-balancing loss. Every run trains with `llmscratch.comparisons.LADDER_TRAIN` through
-`ablation_ladder.train_grid`; each row has the validation loss per seed (nats per token, the
-book's protocol), and for models with experts, per seed, how evenly the routers spread the
-first 8192 validation tokens (`llmscratch.moe.routing_summary`: entropy in bits per layer,
-mean and minimum, and the busiest expert's share). Capacity is unlimited: nothing is dropped.
+and the same GPT whose every feed-forward network is replaced by a mixture of experts that costs a
+token the same arithmetic: 4 experts of the dense width with top-1 routing. The break-it row is the
+4-expert model trained without the load-balancing loss. Every run trains with
+`llmscratch.comparisons.LADDER_TRAIN` through `ablation_ladder.train_grid`; each row has the
+validation loss per seed (nats per token, the book's protocol), and for models with experts, per
+seed, how evenly the routers spread the first 8192 validation tokens
+(`llmscratch.moe.routing_summary`: entropy in bits per layer, mean and minimum, and the busiest
+expert's share). Capacity is unlimited: nothing is dropped.
 
     python -m llmscratch.scripts.moe_sweep --only "8 half-width experts, top-2" --out data/part4_moe_top2.json
 
