@@ -58,7 +58,7 @@ def contrast(a: str, b: str) -> float:
 def test_the_six_diagrams_of_the_issue_exist_and_belong_to_real_chapters():
     assert set(NAMES) == {"attention-weighted-average", "multi-head", "rope-rotation", "transformer-block",
                           "residual-stream", "bpe-merge", "sliding-window", "paged-kv-cache",
-                          "moe-routing"}
+                          "moe-routing", "kv-cache"}
     for d in DIAGRAMS.values():
         assert (ROOT / d.chapter).is_file(), d.chapter
         assert d.title and 80 < len(d.alt) < 600  # one to three sentences
@@ -152,6 +152,9 @@ NAMED = {
                        (paged_example(), "block_size")],
     "moe-routing": [(MOE_BLOCK.feed_forward, "router"), (MOE_BLOCK.feed_forward, "experts"), (CONFIG, "n_experts"),
                     (CONFIG, "experts_per_token"), (CONFIG, "d_model")],
+    "kv-cache": [(kv_cache_module, "KVCache"), (kv_cache_module.KVCache, "append"), (kv_cache_module, "kv_cache_bytes"),
+                 (kv_cache_module.KVCache(CONFIG), "length"), (CONFIG, "n_layers"), (CONFIG, "n_kv_heads"),
+                 (CONFIG, "head_dim")],
 }
 # Code and shapes written on each picture, and the package source they are quoted from.
 QUOTED = {
@@ -167,6 +170,7 @@ QUOTED = {
     "sliding-window": (attention_module, ["i - W < j <= i"]),
     "paged-kv-cache": (paging_module, ["free list", "block_size - 1", "block_size + offset"]),
     "moe-routing": (moe_module, ["probs.topk(k, dim=-1)", "top / top.sum(dim=-1, keepdim=True)"]),
+    "kv-cache": (kv_cache_module, ["2 · n_layers · batch · n_kv_heads · length · head_dim"]),
 }
 
 

@@ -18,7 +18,9 @@ Plots show what a model did; these show what an idea *is*. The pictures:
 - ``paged-kv-cache``: two sequences' block tables pointing into shared fixed-size blocks, against
   contiguous reservations, allocated by ``PagedAllocator`` (serving chapter);
 - ``moe-routing``: one token through the router to its top-2 experts, the gates and the sum,
-  computed with ``llmscratch.moe.route`` (mixture-of-experts chapter).
+  computed with ``llmscratch.moe.route`` (mixture-of-experts chapter);
+- ``kv-cache``: one generation step without a cache (every position recomputed) and with one
+  (stored keys and values, one new column), and the cache's size (KV-cache chapter).
 
 Every picture is a self-contained SVG: an opaque light card (an SVG inside ``<img>`` cannot follow
 the book's dark-mode switch), a ``<title>`` and a ``<desc>`` that carry the alt text, system fonts,
@@ -43,6 +45,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+from .cache import draw_kv_cache
 from .experts import draw_moe_routing
 from .heads import draw_attention, draw_multi_head, draw_rope
 from .layers import draw_block, draw_residual_stream
@@ -124,6 +127,14 @@ DIAGRAMS: dict[str, Diagram] = {
         "The two most probable experts run on x; the other two stay idle and cost nothing. Their outputs are "
         "multiplied by the gates, the two probabilities renormalised to sum to 1, and added to give y.",
         "book/part4/moe.md", draw_moe_routing),
+    "kv-cache": Diagram(
+        "The KV cache: recompute everything, or store keys and values",
+        "One generation step over five tokens and three layers. Without a cache, every layer computes queries, "
+        "keys and values for all five positions again, and only the last position's logits are used. With a "
+        "KVCache, the first four positions' keys and values are read from the cache and only the new token is "
+        "computed, its position starting at cache.length. Below, the cache's size: 2 times n_layers, batch, "
+        "n_kv_heads, length and head_dim numbers.",
+        "book/part4/kv-cache.md", draw_kv_cache),
 }
 
 

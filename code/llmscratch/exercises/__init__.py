@@ -15,15 +15,28 @@ and why. It needs no script, so it works in the book's pages, in Jupyter and in 
 One module per part of the book's ideas: `language_models` (counting, softmax, MLPs, batches),
 `tokens` (BPE, embeddings, bits per character), `attention` (attention, heads, positions),
 `blocks` (norms, the block, the GPT), `training` (Part 3), `long_context` (sliding windows, the
-online softmax), `experts` (the mixture-of-experts router) and `serving` (speculative decoding).
-Everything is re-exported here.
+online softmax), `experts` (the mixture-of-experts router), `serving` (speculative decoding)
+and `caching` (the KV cache and GQA). Everything is re-exported here.
 
 Left out: grading and scores; the checks are for the learner, not for a teacher.
 """
 
-from . import attention, blocks, core, experts, language_models, long_context, quizzes, serving, tokens, training
+from . import (
+    attention,
+    blocks,
+    caching,
+    core,
+    experts,
+    language_models,
+    long_context,
+    quizzes,
+    serving,
+    tokens,
+    training,
+)
 from .attention import *  # noqa: F403
 from .blocks import *  # noqa: F403
+from .caching import *  # noqa: F403
 from .core import *  # noqa: F403
 from .experts import *  # noqa: F403
 from .language_models import *  # noqa: F403
@@ -34,4 +47,5 @@ from .tokens import *  # noqa: F403
 from .training import *  # noqa: F403
 
 __all__ = [*core.__all__, *quizzes.__all__, *language_models.__all__, *tokens.__all__, *attention.__all__,
-           *blocks.__all__, *training.__all__, *long_context.__all__, *experts.__all__, *serving.__all__]
+           *blocks.__all__, *training.__all__, *long_context.__all__, *experts.__all__, *serving.__all__,
+           *caching.__all__]
