@@ -16,7 +16,7 @@ import platform
 import torch
 
 from llmscratch import load_course_model
-from llmscratch.scripts.kv_cache_speed import LENGTHS, PROMPT, speed_table
+from llmscratch.decode_timing import LENGTHS, PROMPT, speed_table
 
 
 def main(argv: list[str] | None = None) -> int:

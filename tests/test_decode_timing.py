@@ -1,4 +1,4 @@
-"""llmscratch.scripts.kv_cache_speed: the timing helpers time the right steps and write the same ids both ways."""
+"""llmscratch.decode_timing: the timing helpers time the right steps and write the same ids both ways."""
 
 import time
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from llmscratch import GPT, GPTConfig
-from llmscratch.scripts.kv_cache_speed import speed_table, step_times, tokens_per_second
+from llmscratch.decode_timing import speed_table, step_times, tokens_per_second
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
