@@ -23,6 +23,8 @@ from .mlp import MLP_PRESETS, MLPConfig, MLPLanguageModel, NeuralBigram
 from .model import GPT, active_parameters, parameter_formula
 from .moe import MoEFeedForward, route
 from .paging import PagedAllocator
+from .quantization import QUANT_SCHEMES, QuantScheme
+from .quantized_model import quantize, storage_report
 from .runtime import eval_mode, resolve_device
 from .sampling import generate, next_token_probs
 from .serving import generate_padded
@@ -99,5 +101,10 @@ __all__ = [
     "PagedAllocator",
     "generate_padded",
     "speculative_generate",
+    # quantization
+    "QUANT_SCHEMES",
+    "QuantScheme",
+    "quantize",
+    "storage_report",
 ]
 __version__ = "0.1.0"
