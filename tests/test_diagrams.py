@@ -21,6 +21,7 @@ import llmscratch.model as model_module
 import llmscratch.moe as moe_module
 import llmscratch.paging as paging_module
 import llmscratch.positional as positional
+import llmscratch.quantization as quantization_module
 from llmscratch.attention import CausalSelfAttention, attention_weights
 from llmscratch.blocks import Block
 from llmscratch.bpe import BPETokenizer, count_pairs
@@ -58,7 +59,7 @@ def contrast(a: str, b: str) -> float:
 def test_the_six_diagrams_of_the_issue_exist_and_belong_to_real_chapters():
     assert set(NAMES) == {"attention-weighted-average", "multi-head", "rope-rotation", "transformer-block",
                           "residual-stream", "bpe-merge", "sliding-window", "paged-kv-cache",
-                          "moe-routing", "kv-cache"}
+                          "moe-routing", "kv-cache", "quantization-grids"}
     for d in DIAGRAMS.values():
         assert (ROOT / d.chapter).is_file(), d.chapter
         assert d.title and 80 < len(d.alt) < 600  # one to three sentences
@@ -155,6 +156,8 @@ NAMED = {
     "kv-cache": [(kv_cache_module, "KVCache"), (kv_cache_module.KVCache, "append"), (kv_cache_module, "kv_cache_bytes"),
                  (kv_cache_module.KVCache(CONFIG), "length"), (CONFIG, "n_layers"), (CONFIG, "n_kv_heads"),
                  (CONFIG, "head_dim")],
+    "quantization-grids": [(quantization_module.QuantScheme(), "qmax"), (quantization_module.QuantScheme(), "bits"),
+                           (quantization_module.QuantScheme(), "group_size")],
 }
 # Code and shapes written on each picture, and the package source they are quoted from.
 QUOTED = {
@@ -171,6 +174,8 @@ QUOTED = {
     "paged-kv-cache": (paging_module, ["free list", "block_size - 1", "block_size + offset"]),
     "moe-routing": (moe_module, ["probs.topk(k, dim=-1)", "top / top.sum(dim=-1, keepdim=True)"]),
     "kv-cache": (kv_cache_module, ["2 · n_layers · batch · n_kv_heads · length · head_dim"]),
+    "quantization-grids": (quantization_module, ["s = max|w| / qmax", "q = round(w / s)", "z = round(-min / s)",
+                                                 "s = (max - min) / (2^bits - 1)", "ŵ = s · (q - z)"]),
 }
 
 
@@ -239,3 +244,15 @@ def test_the_routing_drawn_is_the_packages():
     for g in r.gates[0].tolist():
         assert f"g = {g:.2f}" in drawn
     assert float(r.gates.sum()) == pytest.approx(1.0) and drawn.count("idle") == len(SCORES) - K
+
+
+def test_the_grids_drawn_are_the_packages():
+    from llmscratch.diagrams.grids import ABSMAX, OUTLIER_ROW, ROW, ZERO_POINT, grid_levels
+
+    drawn = texts("quantization-grids")
+    for scheme in (ABSMAX, ZERO_POINT):
+        levels, rounded, scale, zero = grid_levels(scheme)
+        assert len(levels) == scheme.qmax - scheme.qmin + 1 and f"s = {scale:.3f}" in drawn
+        assert all(min(abs(r - v) for v in levels) < 1e-6 for r in rounded)  # every value is on the grid
+        assert max(abs(a - b) for a, b in zip(ROW, rounded)) <= scale / 2 + 1e-6
+    assert len(OUTLIER_ROW) == 64 and max(OUTLIER_ROW) == 0.9

@@ -20,7 +20,9 @@ Plots show what a model did; these show what an idea *is*. The pictures:
 - ``moe-routing``: one token through the router to its top-2 experts, the gates and the sum,
   computed with ``llmscratch.moe.route`` (mixture-of-experts chapter);
 - ``kv-cache``: one generation step without a cache (every position recomputed) and with one
-  (stored keys and values, one new column), and the cache's size (KV-cache chapter).
+  (stored keys and values, one new column), and the cache's size (KV-cache chapter);
+- ``quantization-grids``: one row of weights rounded to an absmax and a zero-point int4 grid,
+  and a row with an outlier under per-channel and group-wise scales (quantization chapter).
 
 Every picture is a self-contained SVG: an opaque light card (an SVG inside ``<img>`` cannot follow
 the book's dark-mode switch), a ``<title>`` and a ``<desc>`` that carry the alt text, system fonts,
@@ -47,6 +49,7 @@ from typing import NamedTuple
 
 from .cache import draw_kv_cache
 from .experts import draw_moe_routing
+from .grids import draw_grids
 from .heads import draw_attention, draw_multi_head, draw_rope
 from .layers import draw_block, draw_residual_stream
 from .merges import draw_bpe_merge
@@ -135,6 +138,13 @@ DIAGRAMS: dict[str, Diagram] = {
         "computed, its position starting at cache.length. Below, the cache's size: 2 times n_layers, batch, "
         "n_kv_heads, length and head_dim numbers.",
         "book/part4/kv-cache.md", draw_kv_cache),
+    "quantization-grids": Diagram(
+        "Absmax and zero-point grids, and a scale per group",
+        "Sixteen mostly positive weights rounded to int4. The absmax grid is symmetric around zero, so half "
+        "its levels lie below the smallest weight, unused; the zero-point grid spans the row's minimum to its "
+        "maximum and rounds more finely. Below, a row of 64 small weights with one outlier: one scale per row "
+        "rounds every small weight to zero, one scale per group of 32 only those of the outlier's group.",
+        "book/part4/quantization.md", draw_grids),
 }
 
 
