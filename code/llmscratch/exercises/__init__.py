@@ -16,7 +16,8 @@ One module per part of the book's ideas: `language_models` (counting, softmax, M
 `tokens` (BPE, embeddings, bits per character), `attention` (attention, heads, positions),
 `blocks` (norms, the block, the GPT), `training` (Part 3), `long_context` (sliding windows, the
 online softmax), `experts` (the mixture-of-experts router), `serving` (speculative decoding),
-`caching` (the KV cache and GQA) and `quantization`. Everything is re-exported here.
+`caching` (the KV cache and GQA), `quantization` and `modern` (the modern block's SwiGLU).
+Everything is re-exported here.
 
 Left out: grading and scores; the checks are for the learner, not for a teacher.
 """
@@ -29,6 +30,7 @@ from . import (
     experts,
     language_models,
     long_context,
+    modern,
     quantization,
     quizzes,
     serving,
@@ -42,6 +44,7 @@ from .core import *  # noqa: F403
 from .experts import *  # noqa: F403
 from .language_models import *  # noqa: F403
 from .long_context import *  # noqa: F403
+from .modern import *  # noqa: F403
 from .quantization import *  # noqa: F403
 from .quizzes import *  # noqa: F403
 from .serving import *  # noqa: F403
@@ -50,4 +53,4 @@ from .training import *  # noqa: F403
 
 __all__ = [*core.__all__, *quizzes.__all__, *language_models.__all__, *tokens.__all__, *attention.__all__,
            *blocks.__all__, *training.__all__, *long_context.__all__, *experts.__all__, *serving.__all__,
-           *caching.__all__, *quantization.__all__]
+           *caching.__all__, *quantization.__all__, *modern.__all__]

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from ..comparisons import LADDER_TRAIN, RUNGS, SEEDS, VARIANTS, train_rung
+from ..comparisons import LADDER_TRAIN, RUNGS, SEEDS, VARIANTS, fit_rung_history, rung_loss
 from ..config import GPTConfig
 from ..experiments import shakespeare_bpe_splits
 from ..model import GPT
@@ -42,20 +42,25 @@ Measure = Callable[[GPT, dict[str, torch.Tensor]], dict[str, float]]
 
 
 def _one_run(config: GPTConfig, cfg: TrainConfig, name: str, device: str, threads: int,
-             progress: bool, measure: Measure | None = None) -> tuple[float, int, float, dict[str, float]]:
-    """Train and score one (config, seed): validation loss, parameter count, wall seconds, `measure`'s numbers."""
+             progress: bool, measure: Measure | None = None,
+             curve_points: int = 0) -> tuple[float, int, float, dict[str, float], dict[str, Any] | None]:
+    """Train and score one (config, seed): validation loss, parameter count, wall seconds, `measure`'s
+    numbers, and the thinned training curve (`History.curve`) when `curve_points` > 0, else None."""
     torch.set_num_threads(threads)
     _, splits, _ = shakespeare_bpe_splits()
     t0 = time.time()
-    model, val = train_rung(config, splits, cfg, progress=progress, desc=f"{name} seed {cfg.seed}", device=device)
+    model, history = fit_rung_history(config, splits, cfg, progress=progress, desc=f"{name} seed {cfg.seed}",
+                                      device=device)
+    val = rung_loss(model, splits)  # as train_rung
     wall = time.time() - t0
     print(f"{name:36s} seed {cfg.seed}  val {val:.4f}  ({wall:.0f} s)", flush=True)
-    return val, model.num_parameters(), wall, measure(model, splits) if measure is not None else {}
+    curve = {"seed": cfg.seed, **history.curve(curve_points)} if curve_points > 0 else None
+    return val, model.num_parameters(), wall, measure(model, splits) if measure is not None else {}, curve
 
 
-def _row(name: str, config: GPTConfig, runs: list[tuple[float, int, float, dict[str, float]]], seeds: Sequence[int],
-         chars_per_token: float) -> dict[str, Any]:
-    losses = [val for val, *_ in runs]
+def _row(name: str, config: GPTConfig, runs: list[tuple[float, int, float, dict[str, float], dict[str, Any] | None]],
+         seeds: Sequence[int], chars_per_token: float) -> dict[str, Any]:
+    losses = [run[0] for run in runs]
     mean = statistics.fmean(losses)
     row = {"name": name, "val_loss": round(mean, 5), "val_losses": [round(v, 5) for v in losses],
            "val_min": round(min(losses), 5), "val_max": round(max(losses), 5), "seeds": list(seeds),
@@ -64,13 +69,15 @@ def _row(name: str, config: GPTConfig, runs: list[tuple[float, int, float, dict[
            "config": asdict(config)}
     if runs[0][3]:  # one list per measured quantity, in the order of the seeds
         row["measures"] = {key: [round(run[3][key], 5) for run in runs] for key in runs[0][3]}
+    if runs[0][4] is not None:
+        row["curves"] = [run[4] for run in runs]
     return row
 
 
 def train_grid(
     entries: Sequence[tuple[str, GPTConfig, dict[str, Any], str]], base: TrainConfig, seeds: Sequence[int],
     device: torch.device | str, threads: int = 1, jobs: int = 1, progress: bool = True,
-    measure: Measure | None = None,
+    measure: Measure | None = None, curve_points: int = 0, entry_seeds: dict[str, Sequence[int]] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Train every entry once per seed with the budget `base`; return the rows by group.
 
@@ -79,17 +86,22 @@ def train_grid(
     back in a list of their own. Other scripts (Part 4's sweeps) call this with their own entries.
     `measure` (a module-level function, so that ``jobs > 1`` can pickle it) is called on every
     trained model; its numbers go into the row's ``measures``, one list per name, seed by seed.
+    With `curve_points` > 0 each row also has ``curves``: per seed, the training loss averaged
+    over about that many blocks of steps and every validation estimate (`History.curve`).
+    `entry_seeds` gives some entries (by name) their own seeds instead of `seeds`: one seed to
+    re-run a configuration whose other seeds are already committed elsewhere, say.
     """
+    seeds_of = {name: list((entry_seeds or {}).get(name, seeds)) for name, *_ in entries}
     _, splits, chars = shakespeare_bpe_splits()
     chars_per_token = chars["val"] / len(splits["val"])
     jobs_list = [(i, seed, name, config, replace(base, **changes, seed=seed))
-                 for i, (name, config, changes, _) in enumerate(entries) for seed in seeds]
-    runs = map_jobs(_one_run, [(config, cfg, name, str(device), threads, progress and jobs == 1, measure)
-                               for _, _, name, config, cfg in jobs_list], jobs)
+                 for i, (name, config, changes, _) in enumerate(entries) for seed in seeds_of[name]]
+    runs = map_jobs(_one_run, [(config, cfg, name, str(device), threads, progress and jobs == 1, measure,
+                                curve_points) for _, _, name, config, cfg in jobs_list], jobs)
     results = {(i, seed): run for (i, seed, *_), run in zip(jobs_list, runs)}
     groups: dict[str, list[dict[str, Any]]] = {}
     for i, (name, config, changes, group) in enumerate(entries):
-        row = _row(name, config, [results[i, seed] for seed in seeds], seeds, chars_per_token)
+        row = _row(name, config, [results[i, seed] for seed in seeds_of[name]], seeds_of[name], chars_per_token)
         if changes:
             row["train_changes"] = changes
         groups.setdefault(group, []).append(row)
