@@ -22,7 +22,9 @@ Plots show what a model did; these show what an idea *is*. The pictures:
 - ``kv-cache``: one generation step without a cache (every position recomputed) and with one
   (stored keys and values, one new column), and the cache's size (KV-cache chapter);
 - ``quantization-grids``: one row of weights rounded to an absmax and a zero-point int4 grid,
-  and a row with an outlier under per-channel and group-wise scales (quantization chapter).
+  and a row with an outlier under per-channel and group-wise scales (quantization chapter);
+- ``norm-steps``: one vector through LayerNorm (centre, then scale) and RMSNorm (scale only),
+  computed with ``make_norm`` (norms and activations chapter).
 
 Every picture is a self-contained SVG: an opaque light card (an SVG inside ``<img>`` cannot follow
 the book's dark-mode switch), a ``<title>`` and a ``<desc>`` that carry the alt text, system fonts,
@@ -53,6 +55,7 @@ from .grids import draw_grids
 from .heads import draw_attention, draw_multi_head, draw_rope
 from .layers import draw_block, draw_residual_stream
 from .merges import draw_bpe_merge
+from .norms import draw_norm_steps
 from .paging import draw_paged_cache
 from .svg import Canvas
 from .windows import draw_sliding_window
@@ -145,6 +148,12 @@ DIAGRAMS: dict[str, Diagram] = {
         "maximum and rounds more finely. Below, a row of 64 small weights with one outlier: one scale per row "
         "rounds every small weight to zero, one scale per group of 32 only those of the outlier's group.",
         "book/part4/quantization.md", draw_grids),
+    "norm-steps": Diagram(
+        "LayerNorm and RMSNorm on one vector",
+        "The vector x = (3, 1, 5, 7), mean 4, drawn as bars. LayerNorm subtracts the mean, leaving bars on both "
+        "sides of zero, then divides by the standard deviation. RMSNorm skips the subtraction and only divides "
+        "x by its root mean square, the square root of 21, so every feature keeps its sign.",
+        "book/part4/norms-activations.md", draw_norm_steps),
 }
 
 
