@@ -17,6 +17,7 @@ import torch.nn as nn
 import llmscratch.attention as attention_module
 import llmscratch.blocks as blocks_module
 import llmscratch.bpe as bpe
+import llmscratch.gqa as gqa_module
 import llmscratch.kv_cache as kv_cache_module
 import llmscratch.model as model_module
 import llmscratch.moe as moe_module
@@ -60,7 +61,8 @@ def contrast(a: str, b: str) -> float:
 def test_the_six_diagrams_of_the_issue_exist_and_belong_to_real_chapters():
     assert set(NAMES) == {"attention-weighted-average", "multi-head", "rope-rotation", "transformer-block",
                           "residual-stream", "bpe-merge", "sliding-window", "paged-kv-cache",
-                          "moe-routing", "kv-cache", "quantization-grids", "norm-steps"}
+                          "moe-routing", "kv-cache", "quantization-grids", "norm-steps",
+                          "gqa-heads"}
     for d in DIAGRAMS.values():
         assert (ROOT / d.chapter).is_file(), d.chapter
         assert d.title and 80 < len(d.alt) < 600  # one to three sentences
@@ -134,6 +136,7 @@ MOE_BLOCK = Block(GPTConfig(n_experts=4))
 NAMED = {
     "attention-weighted-average": [(attention_module, "causal_mask"), (attention_module, "CausalSelfAttention"),
                                    (CONFIG, "head_dim")],
+    "gqa-heads": [(gqa_module, "pool_kv_heads"), (CONFIG, "n_heads"), (CONFIG, "n_kv_heads")],
     "multi-head": [(ATTENTION_LAYER, "qkv"), (ATTENTION_LAYER, "proj"), (attention_module, "split_heads"),
                    (attention_module, "merge_heads"), (CONFIG, "d_model"), (CONFIG, "n_heads"),
                    (CONFIG, "head_dim"), (CONFIG, "n_kv_heads")],
@@ -179,6 +182,7 @@ QUOTED = {
     "quantization-grids": (quantization_module, ["s = max|w| / qmax", "q = round(w / s)", "z = round(-min / s)",
                                                  "s = (max - min) / (2^bits - 1)", "ŵ = s · (q - z)"]),
     "norm-steps": (blocks_module, ["x * inverse_rms"]),
+    "gqa-heads": (gqa_module, ["i // (n_heads / n_kv_heads)"]),
 }
 
 

@@ -10,7 +10,8 @@ keys (and values) of each group's heads are replaced by their mean, which is the
 averaging the rows of the key (and value) projection that make them, and a short "uptraining"
 then lets the rest of the network adapt.
 
-`pool_kv_heads` does that conversion on a `llmscratch.GPT`. The query heads, the output
+`pool_kv_heads` does that conversion on a `llmscratch.GPT`, and `uptrain` continues training
+the result on the course data, scoring it as it goes. The query heads, the output
 projection, the feed-forward layers and the embeddings are copied unchanged; only the key and
 value rows of each layer's ``qkv`` projection (and their biases) are averaged per group.
 RoPE rotates every head's keys by the same angles, and the rotation is linear, so the mean of
@@ -38,13 +39,18 @@ You Need" (2019).
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
+from typing import Any
 
 import torch
 
+from .datasets import TextBatches
+from .experiments import rescore, shakespeare_bpe_splits
 from .model import GPT
+from .training import TrainConfig, train
 
-__all__ = ["kv_head_counts", "pool_kv_heads"]
+__all__ = ["UPTRAIN", "kv_head_counts", "pool_kv_heads", "uptrain"]
 
 
 def kv_head_counts(n_heads: int) -> list[int]:
@@ -102,3 +108,35 @@ def pool_kv_heads(model: GPT, n_kv_heads: int) -> GPT:
             state[key] = torch.cat([q, _pool_rows(k, old, n_kv_heads), _pool_rows(v, old, n_kv_heads)])
     pooled.load_state_dict(state)
     return pooled.train(model.training)
+
+
+# A short fine-tune, sized for a shared CPU (40 steps of 4 x 256 tokens): a small batch, a peak
+# rate near where the course model's schedule ended (2e-4), a short warm-up so that the fresh
+# optimizer's first steps are small.
+UPTRAIN = TrainConfig(steps=40, batch_size=4, learning_rate=5e-4, warmup_steps=10, min_lr_ratio=0.1,
+                      weight_decay=0.1, eval_interval=10_000, eval_batches=1, seed=42)
+
+
+def uptrain(model: GPT, cfg: TrainConfig, score_every: int, desc: str, progress: bool = True) -> dict[str, Any]:
+    """Train `model` in place with `cfg` on the course data; its validation loss at step 0 and every `score_every`.
+
+    The loss is the course model's own score (`llmscratch.experiments.rescore`): nats per token over
+    non-overlapping windows of the validation split. Returns the curve (``step``, ``val_loss``), the
+    mean training loss of the last ten updates and the wall time; the model ends in evaluation mode.
+    """
+    _, splits, _ = shakespeare_bpe_splits()
+    batches = TextBatches({"train": splits["train"], "val": splits["val"]}, model.context_length,
+                          every_position=True)
+    curve = {"step": [0], "val_loss": [round(rescore(model, "course"), 5)]}
+
+    def on_update(step: int, m: torch.nn.Module) -> None:
+        if step % score_every == 0 or step == cfg.steps:
+            curve["step"].append(step)
+            curve["val_loss"].append(round(rescore(m, "course"), 5))
+            print(f"{desc}: step {step}  val {curve['val_loss'][-1]:.4f}", flush=True)
+
+    t0 = time.time()
+    history = train(model, batches, cfg, progress=progress, desc=desc, on_update=on_update)
+    model.eval()
+    last = history.train_loss[-10:]
+    return {**curve, "train_loss_last10": round(sum(last) / len(last), 5), "wall_seconds": round(time.time() - t0, 1)}

@@ -24,7 +24,9 @@ Plots show what a model did; these show what an idea *is*. The pictures:
 - ``quantization-grids``: one row of weights rounded to an absmax and a zero-point int4 grid,
   and a row with an outlier under per-channel and group-wise scales (quantization chapter);
 - ``norm-steps``: one vector through LayerNorm (centre, then scale) and RMSNorm (scale only),
-  computed with ``make_norm`` (norms and activations chapter).
+  computed with ``make_norm`` (norms and activations chapter);
+- ``gqa-heads``: eight query heads reading eight, two or one key/value heads, with the cache per
+  token of each (GQA chapter).
 
 Every picture is a self-contained SVG: an opaque light card (an SVG inside ``<img>`` cannot follow
 the book's dark-mode switch), a ``<title>`` and a ``<desc>`` that carry the alt text, system fonts,
@@ -49,7 +51,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from .cache import draw_kv_cache
+from .cache import draw_gqa, draw_kv_cache
 from .experts import draw_moe_routing
 from .grids import draw_grids
 from .heads import draw_attention, draw_multi_head, draw_rope
@@ -154,6 +156,12 @@ DIAGRAMS: dict[str, Diagram] = {
         "sides of zero, then divides by the standard deviation. RMSNorm skips the subtraction and only divides "
         "x by its root mean square, the square root of 21, so every feature keeps its sign.",
         "book/part4/norms-activations.md", draw_norm_steps),
+    "gqa-heads": Diagram(
+        "Multi-head, grouped-query and multi-query attention",
+        "Eight query heads q0 to q7 in three rows. Multi-head: each reads its own key and value head, eight in "
+        "all. Grouped-query with n_kv_heads = 2: heads q0 to q3 share k0, v0 and q4 to q7 share k1, v1. "
+        "Multi-query: all eight share one. The cache per token shrinks in proportion to n_kv_heads.",
+        "book/part4/gqa.md", draw_gqa),
 }
 
 
