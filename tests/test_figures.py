@@ -47,3 +47,18 @@ def test_training_curves_draws_train_val_and_the_baseline():
     assert fig.layout.shapes[0].y0 == 3.5  # the baseline line
     with pytest.raises(ValueError):
         training_curves({})
+
+
+def test_expert_utilisation_shares_and_hover_examples():
+    import torch
+
+    from llmscratch.figures import expert_utilisation
+
+    tokens = torch.tensor([5, 5, 7, 9])
+    experts = [torch.tensor([[0], [0], [0], [1]]), torch.tensor([[1, 2], [1, 2], [2, 0], [2, 0]])]
+    fig = expert_utilisation(experts, tokens, 3, decode=lambda ids: f"t{ids[0]}")
+    heat = fig.data[0]
+    assert [list(r) for r in heat.z] == [[0.75, 0.25, 0.0], [0.25, 0.25, 0.5]]
+    assert heat.customdata[0][0].startswith("3 tokens; most often: 't5' ×2, 't7' ×1")
+    assert heat.customdata[0][2] == "0 tokens; most often: none"
+    assert list(heat.y) == ["layer 0", "layer 1"]

@@ -17,14 +17,16 @@ Left out: static (matplotlib) versions; the chapters that need one draw it thems
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import plotly.graph_objects as go
+import torch
 
 from .training import History
 
-__all__ = ["ablation_bars", "attention_panels", "moving_average", "training_curves"]
+__all__ = ["ablation_bars", "attention_panels", "expert_utilisation", "moving_average", "training_curves"]
 
 # One colour per run, in order; the validation curve of a run shares its colour.
 RUN_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
@@ -144,4 +146,35 @@ def attention_panels(
         fig.update_xaxes(showticklabels=False, title="key", row=1, col=col)
     fig.update_yaxes(title="query", row=1, col=1)
     fig.update_layout(template="plotly_white", height=height, title=title, margin={"t": 80, "l": 10, "r": 10})
+    return fig
+
+
+def expert_utilisation(
+    experts: Sequence[torch.Tensor], tokens: torch.Tensor, n_experts: int, decode: Callable[[list[int]], str],
+    examples: int = 6, title: str = "Share of tokens sent to each expert, by layer",
+) -> go.Figure:
+    """A heat map of the tokens each expert receives (layers down, experts across), hover showing which.
+
+    `experts` holds one (N, k) tensor of routed experts per layer (`llmscratch.moe.Routing.experts`)
+    for the N token ids `tokens`; a token counts once for every expert it visits. The hover text of
+    a cell lists the `examples` tokens that expert receives most often, decoded with `decode`.
+    """
+    flat = tokens.flatten().tolist()
+    z, hover = [], []
+    for layer in experts:
+        counts = torch.bincount(layer.flatten(), minlength=n_experts)  # (E,)
+        z.append([round(float(c) / float(counts.sum()), 4) for c in counts])
+        row = []
+        for e in range(n_experts):
+            token, _ = (layer == e).nonzero(as_tuple=True)  # the tokens routed to e
+            common = Counter(flat[i] for i in token.tolist()).most_common(examples)
+            shown = ", ".join(f"{decode([t])!r} ×{n}" for t, n in common) or "none"
+            row.append(f"{int(counts[e])} tokens; most often: {shown}")
+        hover.append(row)
+    layers = [f"layer {i}" for i in range(len(experts))]
+    fig = go.Figure(go.Heatmap(z=z, x=[f"expert {e}" for e in range(n_experts)], y=layers, customdata=hover,
+                               colorscale="Blues", zmin=0, colorbar={"title": "share"},
+                               hovertemplate="%{y}, %{x}: share %{z:.3f}<br>%{customdata}<extra></extra>"))
+    fig.update_layout(title=title, height=160 + 70 * len(experts), template="plotly_white",
+                      yaxis={"autorange": "reversed"})
     return fig

@@ -12,7 +12,9 @@ Plots show what a model did; these show what an idea *is*. Six pictures:
 - ``residual-stream``: embeddings, the stream every block reads and adds to, the final norm and
   the tied ``lm_head`` (GPT chapter);
 - ``bpe-merge``: one merge step on a short text, computed with ``count_pairs`` and ``merge``
-  (byte-pair encoding chapter).
+  (byte-pair encoding chapter);
+- ``moe-routing``: one token through the router to its top-2 experts, the gates and the sum,
+  computed with ``llmscratch.moe.route`` (mixture-of-experts chapter).
 
 Every picture is a self-contained SVG: an opaque light card (an SVG inside ``<img>`` cannot follow
 the book's dark-mode switch), a ``<title>`` and a ``<desc>`` that carry the alt text, system fonts,
@@ -37,6 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+from .experts import draw_moe_routing
 from .heads import draw_attention, draw_multi_head, draw_rope
 from .layers import draw_block, draw_residual_stream
 from .merges import draw_bpe_merge
@@ -94,6 +97,12 @@ DIAGRAMS: dict[str, Diagram] = {
         "'a' followed by 't' (bytes 97 and 116), occurs three times. merge replaces each occurrence by the new "
         "id 256, and the sequence gets three tokens shorter.",
         "book/part1/bpe.md", draw_bpe_merge),
+    "moe-routing": Diagram(
+        "Top-2 routing of one token among four experts",
+        "A token vector x goes through the router, whose softmax gives each of the four experts a probability. "
+        "The two most probable experts run on x; the other two stay idle and cost nothing. Their outputs are "
+        "multiplied by the gates, the two probabilities renormalised to sum to 1, and added to give y.",
+        "book/part4/moe.md", draw_moe_routing),
 }
 
 
