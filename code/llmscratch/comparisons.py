@@ -38,10 +38,11 @@ from .datasets import TextBatches
 from .evaluation import position_losses, protocol_stride, shuffled_prefix_loss, sliding_nlls
 from .model import GPT
 from .positional import POSITION_SCHEMES
-from .training import TrainConfig, train
+from .training import History, TrainConfig, train
 
 __all__ = ["FACTORS", "LADDER_TRAIN", "POSITIONS_BASE", "POSITIONS_TRAIN", "RUNGS", "SCHEMES", "SEEDS",
-           "VARIANTS", "compare_positions", "fit_rung", "run_scheme", "summarize", "train_rung"]
+           "VARIANTS", "compare_positions", "fit_rung", "fit_rung_history", "rung_loss", "run_scheme", "summarize",
+           "train_rung"]
 
 # Every rung has its own output matrix (no weight tying): a bigram needs one to be a full
 # bigram table, and keeping it in every rung means each rung adds exactly one piece. (Tied,
@@ -106,12 +107,24 @@ def fit_rung(
     device: torch.device | str = "cpu",
 ) -> GPT:
     """Train ``GPT(config)`` on `splits` with `cfg`, seeded by ``cfg.seed``; return it on the CPU, unscored."""
+    return fit_rung_history(config, splits, cfg, progress, desc, device)[0]
+
+
+def fit_rung_history(
+    config: GPTConfig,
+    splits: dict[str, torch.Tensor],
+    cfg: TrainConfig = LADDER_TRAIN,
+    progress: bool = True,
+    desc: str = "rung",
+    device: torch.device | str = "cpu",
+) -> tuple[GPT, History]:
+    """`fit_rung`, also returning the training `History` (for convergence curves)."""
     torch.manual_seed(cfg.seed)
     model = GPT(config).to(device)
     batches = TextBatches({"train": splits["train"], "val": splits["val"]}, config.context_length,
                           every_position=True)
-    train(model, batches, cfg, progress=progress, desc=desc)
-    return model.cpu()
+    history = train(model, batches, cfg, progress=progress, desc=desc)
+    return model.cpu(), history
 
 
 def train_rung(
@@ -128,8 +141,14 @@ def train_rung(
     predicted from at least 15/16 of the context window, the first ones from the end of "train".
     """
     model = fit_rung(config, splits, cfg, progress, desc, device)
-    stride = protocol_stride(config.context_length)
-    return model, float(sliding_nlls(model, splits["val"], splits["train"], stride=stride).double().mean())
+    return model, rung_loss(model, splits)
+
+
+def rung_loss(model: GPT, splits: dict[str, torch.Tensor]) -> float:
+    """The book's protocol on the "val" split (nats per token): every token, each from at least 15/16 of
+    the context (`evaluation.sliding_nlls` at `evaluation.protocol_stride`), the first ones from the end of "train"."""
+    stride = protocol_stride(model.context_length)
+    return float(sliding_nlls(model, splits["val"], splits["train"], stride=stride).double().mean())
 
 
 def run_scheme(

@@ -162,4 +162,22 @@ GPT_PRESETS: dict[str, GPTConfig] = {
     # The committed run (python -m llmscratch.scripts.train_gpt shakespeare-small): four layers of
     # four heads, twice the context; minutes on a CPU.
     "shakespeare-small": GPTConfig(context_length=128, d_model=128, n_layers=4, n_heads=4),
+    # Part 4's modern block (Llama's choices) at the size of Part 2's four-block rung, so that the
+    # leaderboard compares the two at one budget: 4 layers, d_model 64, 4 heads, context 64.
+    "modern": GPTConfig(
+        n_layers=4,
+        # Divide by the root mean square only: no mean to subtract, no shift to learn (Zhang & Sennrich).
+        norm="rmsnorm",
+        # A gated feed-forward unit, silu(gate(x)) * up(x), three matrices instead of two (Shazeer).
+        activation="swiglu",
+        # Three matrices of width 171 hold 3 * 64 * 171 = 32,832 weights, two of GELU's 4 * 64 = 256
+        # hold 32,768: the same parameters (modern_block.swiglu_width computes it; a test checks).
+        d_ff=171,
+        # Rotate queries and keys by position: no position table, and the model accepts longer inputs.
+        position="rope",
+        # No biases in the linear layers (and none in RMSNorm): they cost parameters and add little.
+        bias=False,
+        # A separate output matrix, as in Llama and in the four-block rung it is compared with.
+        tie_weights=False,
+    ),
 }

@@ -15,7 +15,8 @@ the shortcut changes.) Nats per token are reported beside, for the BPE models.
 
 **The rows**, in the order the book builds them: counting models (unigram, bigram)
 and the MLPs of Part 1; Part 2's reverse ablation, one piece at a time (`RUNGS`); the full
-training recipe on the tiny GPT (the committed ``shakespeare-small`` run); and the course model.
+training recipe on the tiny GPT (the committed ``shakespeare-small`` run); the course model;
+and Part 4's rows (`PART4_ROWS`), trained like the rungs: the modern block at the size of "+ depth".
 Every row that trains here (under 10 minutes each) runs with each of several seeds; the two
 committed long runs are re-scored.
 
@@ -34,7 +35,7 @@ import torch
 
 from .comparisons import LADDER_TRAIN
 from .comparisons import RUNGS as LADDER_RUNGS
-from .config import GPTConfig
+from .config import GPT_PRESETS, GPTConfig
 from .data import load_text
 from .datasets import TextBatches
 from .evaluation import PROTOCOL_STRIDE_FRACTION, protocol_stride, sliding_nlls, token_nlls
@@ -44,10 +45,10 @@ from .model import GPT
 from .tokenizers import CharTokenizer
 from .training import TrainConfig, train
 
-__all__ = ["COMMITTED", "LEADERBOARD_SEEDS", "MLP_TRAIN", "PROTOCOL_STRIDE_FRACTION", "RUNGS", "Protocol",
-           "REFERENCE_NATS", "additive_smoothing", "counting_nlls", "gpt_nlls", "label", "load_leaderboard",
-           "make_leaderboard", "protocol", "row_summary", "separated", "stride_gap", "table_html", "train_mlp_nlls",
-           "train_rung_nlls"]
+__all__ = ["COMMITTED", "LEADERBOARD_SEEDS", "MLP_TRAIN", "PART4_ROWS", "PROTOCOL_STRIDE_FRACTION", "RUNGS",
+           "Protocol", "REFERENCE_NATS", "additive_smoothing", "counting_nlls", "gpt_nlls", "label",
+           "load_leaderboard", "make_leaderboard", "merge_rows", "protocol", "row_summary", "rung_row", "separated",
+           "stride_gap", "table_html", "train_mlp_nlls", "train_rung_nlls"]
 
 LEADERBOARD_SEEDS: tuple[int, ...] = (42, 43, 44)
 LN2 = math.log(2)
@@ -63,6 +64,8 @@ RUNGS: list[tuple[str, GPTConfig]] = [
     ("+ residual", replace(_TINY, n_layers=1)),
     ("+ depth", replace(_TINY, n_layers=4)),
 ]
+# Part 4's rows, at the size and budget of "+ depth": the same four blocks built the modern way.
+PART4_ROWS: list[tuple[str, GPTConfig]] = [("modern block", GPT_PRESETS["modern"])]
 # The MLPs: Part 1's Shakespeare model (8 tokens of context), on characters and on BPE tokens.
 MLP_CONFIG: MLPConfig = MLP_PRESETS["shakespeare"]
 MLP_TRAIN = TrainConfig(steps=10_000, batch_size=128, learning_rate=2e-3, warmup_steps=300,
@@ -252,15 +255,7 @@ def make_leaderboard(
             model_config=asdict(model.config), train_config=asdict(replace(mlp_train, seed=seeds[0])))
 
     for name, config in RUNGS:
-        runs, seconds = [], []
-        for seed in seeds:
-            t0 = time.perf_counter()
-            model, nlls = train_rung_nlls(p, config, seed, rung_train, progress, name)
-            seconds.append(time.perf_counter() - t0)
-            runs.append(run(seed, nlls))
-        add(name, "2", "BPE-512", model.num_parameters(),
-            rung_train.steps * rung_train.batch_size * config.context_length, runs, sum(seconds) / len(seconds),
-            model_config=asdict(config), train_config=asdict(replace(rung_train, seed=seeds[0])))
+        rows.append(rung_row(p, name, "2", config, seeds, rung_train, progress, log))
 
     if committed:
         for name, recipe in COMMITTED:
@@ -274,6 +269,9 @@ def make_leaderboard(
                 record["provenance"]["wall_seconds"], recipe=recipe, committed=True,
                 model_config=record["model_config"], train_config=record["train_config"])
 
+    for name, config in PART4_ROWS:
+        rows.append(rung_row(p, name, "4", config, seeds, rung_train, progress, log))
+
     return {
         "what": "Bits per character on Tiny Shakespeare's validation text (the BPE GPTs' held-out split), exact: "
                 "every token scored, GPTs with sliding windows (stride context_length // "
@@ -283,6 +281,44 @@ def make_leaderboard(
         "seeds": list(seeds),
         "rows": rows,
     }
+
+
+def rung_row(
+    p: Protocol, name: str, part: str, config: GPTConfig, seeds: Sequence[int], rung_train: TrainConfig,
+    progress: bool = True, log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """One trained GPT row: `config` trained with `rung_train` once per seed and scored with the protocol."""
+    runs, seconds = [], []
+    for seed in seeds:
+        t0 = time.perf_counter()
+        model, nlls = train_rung_nlls(p, config, seed, rung_train, progress, name)
+        seconds.append(time.perf_counter() - t0)
+        runs.append({"seed": seed, **{k: round(v, 5) for k, v in _score(nlls, p).items()}})
+    row = {"name": name, "part": part, "tokenization": "BPE-512", "num_parameters": model.num_parameters(),
+           "tokens_seen": rung_train.steps * rung_train.batch_size * config.context_length,
+           "wall_seconds": round(sum(seconds) / len(seconds), 1), "runs": runs, "summary": row_summary(runs),
+           "model_config": asdict(config), "train_config": asdict(replace(rung_train, seed=seeds[0]))}
+    s = row["summary"]["bits_per_char"]
+    log(f"{name:16s} {row['num_parameters']:>9,d} params  {s['mean']:.4f} ± {s['std']:.4f} bits/char  "
+        f"({row['wall_seconds']:.0f} s per run)")
+    return row
+
+
+def merge_rows(board: dict[str, Any], new_rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """`board` with each of `new_rows` replacing the row of the same name and tokenization, or appended.
+
+    For adding a row without retraining the others: each new row should carry its own
+    ``provenance`` (the board's own record stays that of the run that made the rest).
+    """
+    rows = list(board["rows"])
+    for new in new_rows:
+        key = (new["name"], new["tokenization"])
+        at = [i for i, row in enumerate(rows) if (row["name"], row["tokenization"]) == key]
+        if at:
+            rows[at[0]] = new
+        else:
+            rows.append(new)
+    return {**board, "rows": rows}
 
 
 def load_leaderboard() -> dict[str, Any]:

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from ..comparisons import LADDER_TRAIN, RUNGS, SEEDS, VARIANTS, train_rung
+from ..comparisons import LADDER_TRAIN, RUNGS, SEEDS, VARIANTS, fit_rung_history, rung_loss
 from ..config import GPTConfig
 from ..experiments import shakespeare_bpe_splits
 from ..training import TrainConfig
@@ -37,42 +37,51 @@ OUT = "data/part2_ladder.json"
 
 
 def _one_run(config: GPTConfig, cfg: TrainConfig, name: str, device: str, threads: int,
-             progress: bool) -> tuple[float, int, float]:
-    """Train and score one (config, seed): validation loss, parameter count, wall seconds."""
+             progress: bool, curve_points: int = 0) -> tuple[float, int, float, dict[str, Any] | None]:
+    """Train and score one (config, seed): validation loss, parameter count, wall seconds, and the
+    thinned training curve (`History.curve`) when `curve_points` > 0, else None."""
     torch.set_num_threads(threads)
     _, splits, _ = shakespeare_bpe_splits()
     t0 = time.time()
-    model, val = train_rung(config, splits, cfg, progress=progress, desc=f"{name} seed {cfg.seed}", device=device)
+    model, history = fit_rung_history(config, splits, cfg, progress=progress, desc=f"{name} seed {cfg.seed}",
+                                      device=device)
+    val = rung_loss(model, splits)
     print(f"{name:36s} seed {cfg.seed}  val {val:.4f}  ({time.time() - t0:.0f} s)", flush=True)
-    return val, model.num_parameters(), time.time() - t0
+    curve = {"seed": cfg.seed, **history.curve(curve_points)} if curve_points > 0 else None
+    return val, model.num_parameters(), time.time() - t0, curve
 
 
-def _row(name: str, config: GPTConfig, runs: list[tuple[float, int, float]], seeds: Sequence[int],
-         chars_per_token: float) -> dict[str, Any]:
-    losses = [val for val, _, _ in runs]
+def _row(name: str, config: GPTConfig, runs: list[tuple[float, int, float, dict[str, Any] | None]],
+         seeds: Sequence[int], chars_per_token: float) -> dict[str, Any]:
+    losses = [run[0] for run in runs]
     mean = statistics.fmean(losses)
-    return {"name": name, "val_loss": round(mean, 5), "val_losses": [round(v, 5) for v in losses],
-            "val_min": round(min(losses), 5), "val_max": round(max(losses), 5), "seeds": list(seeds),
-            "val_bits_per_char": round(mean / math.log(2) / chars_per_token, 5),
-            "num_parameters": runs[0][1], "wall_seconds": round(statistics.fmean(w for _, _, w in runs), 1),
-            "config": asdict(config)}
+    row = {"name": name, "val_loss": round(mean, 5), "val_losses": [round(v, 5) for v in losses],
+           "val_min": round(min(losses), 5), "val_max": round(max(losses), 5), "seeds": list(seeds),
+           "val_bits_per_char": round(mean / math.log(2) / chars_per_token, 5),
+           "num_parameters": runs[0][1], "wall_seconds": round(statistics.fmean(run[2] for run in runs), 1),
+           "config": asdict(config)}
+    if runs[0][3] is not None:
+        row["curves"] = [run[3] for run in runs]
+    return row
 
 
 def train_grid(
     entries: Sequence[tuple[str, GPTConfig, dict[str, Any], str]], base: TrainConfig, seeds: Sequence[int],
-    device: torch.device | str, threads: int = 1, jobs: int = 1, progress: bool = True,
+    device: torch.device | str, threads: int = 1, jobs: int = 1, progress: bool = True, curve_points: int = 0,
 ) -> dict[str, list[dict[str, Any]]]:
     """Train every entry once per seed with the budget `base`; return the rows by group.
 
     An entry is ``(name, config, train_changes, group)``: `train_changes` are `TrainConfig` fields
     that differ from `base` for that entry (``{}`` for none), and the rows of each `group` come
     back in a list of their own. Other scripts (Part 4's sweeps) call this with their own entries.
+    With `curve_points` > 0 each row also has ``curves``: per seed, the training loss averaged
+    over about that many blocks of steps and every validation estimate (`History.curve`).
     """
     _, splits, chars = shakespeare_bpe_splits()
     chars_per_token = chars["val"] / len(splits["val"])
     jobs_list = [(i, seed, name, config, replace(base, **changes, seed=seed))
                  for i, (name, config, changes, _) in enumerate(entries) for seed in seeds]
-    runs = map_jobs(_one_run, [(config, cfg, name, str(device), threads, progress and jobs == 1)
+    runs = map_jobs(_one_run, [(config, cfg, name, str(device), threads, progress and jobs == 1, curve_points)
                                for _, _, name, config, cfg in jobs_list], jobs)
     results = {(i, seed): run for (i, seed, *_), run in zip(jobs_list, runs)}
     groups: dict[str, list[dict[str, Any]]] = {}
