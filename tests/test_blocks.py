@@ -1,7 +1,10 @@
 """llmscratch.blocks, and the GPT around them, against PyTorch's own layers and a hand-written
 generation loop.
 
-- `RMSNorm` equals ``torch.nn.RMSNorm``, forward and backward.
+- `RMSNorm` equals ``torch.nn.RMSNorm``, forward and backward; the LayerNorm of `make_norm`
+  equals ``torch.nn.functional.layer_norm`` (with and without its shift), forward and backward.
+- `FeedForward` equals the formula written out with ``F.linear`` for every activation, with and
+  without biases, and has `parameter_formula`'s count.
 - A `Block` equals ``torch.nn.TransformerEncoderLayer`` with a causal mask and the same
   weights, in both norm placements: same sublayers, same order, same residual additions.
 - `generate` on a GPT equals the loop it abbreviates: crop to the context, run the model, take
@@ -15,8 +18,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from llmscratch import GPT, GPTConfig, generate
-from llmscratch.blocks import Block, FeedForward, RMSNorm
+from llmscratch import GPT, GPTConfig, generate, parameter_formula
+from llmscratch.blocks import Block, FeedForward, RMSNorm, make_norm
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -46,6 +49,47 @@ def test_rmsnorm_matches_torch(shape, eps):
     (y_ref * upstream).sum().backward()
     torch.testing.assert_close(x.grad, x_ref.grad)
     torch.testing.assert_close(ours.weight.grad, ref.weight.grad)
+
+
+@pytest.mark.parametrize("shape", [(8,), (3, 8), (2, 5, 8), (2, 3, 4, 16)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_layernorm_matches_functional_layer_norm(shape, bias):
+    """The package's LayerNorm (``make_norm("layernorm")``) is ``F.layer_norm`` with its gain and
+    shift, at eps 1e-5 (RMSNorm's too), and without a shift parameter at all when bias=False.
+
+    Inputs with a large mean (5) and a small spread (0.1): subtracting the mean matters, and so
+    does eps (variance 0.01 against 1e-5 is a 0.05% change, above the tolerance).
+    """
+    d = shape[-1]
+    g = torch.Generator().manual_seed(1)
+    norm = make_norm("layernorm", d, bias=bias)
+    assert norm.eps == RMSNorm(d).eps == 1e-5
+    assert (norm.bias is not None) == bias and len(list(norm.parameters())) == 1 + bias
+    with torch.no_grad():
+        for p in norm.parameters():
+            p.copy_(torch.randn(d, generator=g))
+    x = (5 + 0.1 * torch.randn(shape, generator=g)).requires_grad_()
+    x_ref = x.detach().clone().requires_grad_()
+    w_ref = norm.weight.detach().clone().requires_grad_()
+    b_ref = norm.bias.detach().clone().requires_grad_() if bias else None
+    y = norm(x)
+    y_ref = nn.functional.layer_norm(x_ref, (d,), w_ref, b_ref, eps=1e-5)
+    torch.testing.assert_close(y, y_ref)
+    assert not torch.allclose(y, nn.functional.layer_norm(x_ref, (d,), w_ref, b_ref, eps=0.01), atol=1e-4)
+    upstream = torch.randn(shape, generator=g)
+    (y * upstream).sum().backward()
+    (y_ref * upstream).sum().backward()
+    torch.testing.assert_close(x.grad, x_ref.grad)
+    torch.testing.assert_close(norm.weight.grad, w_ref.grad)
+    if bias:
+        torch.testing.assert_close(norm.bias.grad, b_ref.grad)
+
+
+def test_no_norm_is_the_identity_and_an_unknown_norm_is_refused():
+    x = torch.randn(2, 3, 8)
+    assert torch.equal(make_norm("none", 8)(x), x) and not list(make_norm("none", 8).parameters())
+    with pytest.raises(ValueError, match="unknown norm 'batchnorm'"):
+        make_norm("batchnorm", 8)
 
 
 def _randomize(module: nn.Module, seed: int) -> None:
@@ -137,6 +181,33 @@ def test_feed_forward_swiglu_by_hand():
     expected = ff.down(nn.functional.silu(ff.gate(x)) * ff.up(x))
     torch.testing.assert_close(ff(x), expected)
     assert sum(p.numel() for p in ff.parameters()) == 3 * 6 * 10 + 2 * 10 + 6
+
+
+@pytest.mark.parametrize("activation", ["gelu", "relu", "swiglu"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_feed_forward_matches_the_formula_with_f_linear(activation, bias):
+    """down(act(up(x))) for GELU (exact, not the tanh approximation) and ReLU; down(silu(gate(x)) * up(x))
+    for SwiGLU; written with ``F.linear`` on the layer's own weights. The parameter count is
+    `parameter_formula`'s feed-forward term for one layer."""
+    F = nn.functional
+    ff = FeedForward(8, 12, activation, bias=bias)
+    _randomize(ff, seed=8)
+    x = torch.randn(2, 3, 8, generator=torch.Generator().manual_seed(9))
+
+    def linear(layer: nn.Linear, h: torch.Tensor) -> torch.Tensor:
+        return F.linear(h, layer.weight, layer.bias if bias else None)
+
+    hidden = linear(ff.up, x)
+    if activation == "swiglu":
+        hidden = F.silu(linear(ff.gate, x)) * hidden
+    else:
+        hidden = F.gelu(hidden) if activation == "gelu" else F.relu(hidden)
+    torch.testing.assert_close(ff(x), linear(ff.down, hidden))
+    if activation == "gelu":
+        assert not torch.allclose(ff(x), linear(ff.down, F.gelu(linear(ff.up, x), approximate="tanh")), atol=1e-6)
+    config = GPTConfig(d_model=8, n_heads=2, d_ff=12, activation=activation, bias=bias, n_layers=1)
+    assert sum(p.numel() for p in ff.parameters()) == parameter_formula(config)["feed_forward"]
+    assert all(layer.bias is None for layer in (ff.up, ff.down)) != bias
 
 
 # (c) Generation and dropout through the whole GPT ---------------------------------------------

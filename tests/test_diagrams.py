@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn as nn
 
 import llmscratch.attention as attention_module
 import llmscratch.blocks as blocks_module
@@ -53,7 +54,7 @@ def contrast(a: str, b: str) -> float:
 
 def test_the_six_diagrams_of_the_issue_exist_and_belong_to_real_chapters():
     assert set(NAMES) == {"attention-weighted-average", "multi-head", "rope-rotation", "transformer-block",
-                          "residual-stream", "bpe-merge"}
+                          "residual-stream", "bpe-merge", "norm-steps"}
     for d in DIAGRAMS.values():
         assert (ROOT / d.chapter).is_file(), d.chapter
         assert d.title and 80 < len(d.alt) < 600  # one to three sentences
@@ -137,6 +138,7 @@ NAMED = {
     "residual-stream": [(MODEL, "token_embedding"), (MODEL, "position_embedding"), (MODEL, "blocks"),
                         (MODEL, "final_norm"), (MODEL, "lm_head"), (CONFIG, "tie_weights"), (CONFIG, "n_layers"),
                         (CONFIG, "vocab_size"), (CONFIG, "context_length"), (Trace, "hidden"), (MODEL, "trace")],
+    "norm-steps": [(blocks_module, "make_norm"), (blocks_module, "RMSNorm"), (nn, "LayerNorm")],
     "bpe-merge": [(bpe, "count_pairs"), (bpe, "merge"), (bpe, "train_naive"), (bpe, "train_fast"),
                   (BPETokenizer([]), "merges"), (BPETokenizer([]), "vocab"), (CONFIG, "vocab_size")],
 }
@@ -151,6 +153,7 @@ QUOTED = {
     "residual-stream": (model_module, ["(B, T, vocab_size)", "(B, T, d_model)", "lm_head.weight",
                                        "token_embedding.weight"]),
     "bpe-merge": (bpe.train, ["256 + r", "new_id"]),
+    "norm-steps": (blocks_module, ["x * inverse_rms"]),
 }
 
 
@@ -173,6 +176,20 @@ def test_the_config_choices_drawn_are_real():
     assert GPTConfig(norm_placement="post").norm_placement == "post" and CONFIG.norm_placement == "pre"
     assert MODEL.lm_head.weight is MODEL.token_embedding.weight  # the tie the picture draws
     assert len(MODEL.blocks) == CONFIG.n_layers and CONFIG.position == "learned"
+
+
+def test_the_norm_numbers_drawn_come_from_the_package():
+    from llmscratch.diagrams.norms import VECTOR, norm_steps
+
+    drawn = texts("norm-steps").replace("−", "-")
+    steps = norm_steps()
+    x = torch.tensor(VECTOR)
+    torch.testing.assert_close(torch.tensor(steps["layernorm"][-1][1]), nn.functional.layer_norm(x, (4,)))
+    torch.testing.assert_close(torch.tensor(steps["rmsnorm"][-1][1]), x / x.pow(2).mean().sqrt())
+    assert abs(sum(steps["layernorm"][-1][1])) < 1e-6 and min(steps["rmsnorm"][-1][1]) > 0
+    for _, values in steps["layernorm"] + steps["rmsnorm"]:
+        for v in values:
+            assert f"{v:.2f}" in drawn
 
 
 def test_the_merge_step_drawn_is_the_packages_first_merge():

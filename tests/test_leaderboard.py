@@ -1,11 +1,12 @@
 """llmscratch.leaderboard: the counting baselines against hand-worked numbers, and the summary."""
 
 import math
+from dataclasses import asdict
 
 import pytest
 import torch
 
-from llmscratch.leaderboard import additive_smoothing, counting_nlls, row_summary
+from llmscratch.leaderboard import additive_smoothing, counting_nlls, merge_rows, row_summary
 
 
 def test_counting_bigram_matches_hand_worked_probabilities():
@@ -37,13 +38,26 @@ def test_row_summary_mean_and_sample_std():
     assert math.isclose(row_summary(runs[:1])["bits_per_char"]["std"], 0.0)
 
 
+def test_merge_rows_replaces_by_name_and_tokenization_and_appends_the_rest():
+    board = {"seeds": [1], "rows": [{"name": "a", "tokenization": "chars", "v": 1},
+                                    {"name": "a", "tokenization": "BPE-512", "v": 2}]}
+    merged = merge_rows(board, [{"name": "a", "tokenization": "BPE-512", "v": 3},
+                                {"name": "b", "tokenization": "BPE-512", "v": 4}])
+    assert [(r["name"], r["v"]) for r in merged["rows"]] == [("a", 1), ("a", 3), ("b", 4)]
+    assert merged["seeds"] == [1] and [r["v"] for r in board["rows"]] == [1, 2]  # the input is not changed
+
+
 def test_the_committed_leaderboard_is_complete_and_its_counted_rows_reproduce():
-    from llmscratch.leaderboard import COMMITTED, LN2, RUNGS, load_leaderboard, protocol
+    from llmscratch.leaderboard import COMMITTED, LN2, PART4_ROWS, RUNGS, load_leaderboard, protocol
 
     board = load_leaderboard()
     assert board["provenance"]["git_dirty"] is False and len(board["seeds"]) >= 3
     names = [r["name"] for r in board["rows"]]
-    assert names[5:12] == [name for name, _ in RUNGS] and names[12:] == [name for name, _ in COMMITTED]
+    assert names[5:12] == [name for name, _ in RUNGS] and names[12:14] == [name for name, _ in COMMITTED]
+    assert names[14:] == [name for name, _ in PART4_ROWS]
+    for row in board["rows"][14:]:  # merged in later by --only: each with its own clean provenance
+        assert row["part"] == "4" and row["provenance"]["git_dirty"] is False
+        assert row["model_config"] == asdict(dict(PART4_ROWS)[row["name"]])
     for row in board["rows"]:
         if row.get("counted") or row.get("committed"):
             assert row["summary"]["n"] == 1

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -69,6 +70,25 @@ def test_ladder_runs_side_by_side_give_what_one_after_another_gives(tmp_path):
     assert all(r["val_losses"][0] != r["val_losses"][1] for r in rows["1"])  # the seed matters
     for row in rows["1"]:
         assert row["val_min"] <= row["val_loss"] <= row["val_max"]
+
+
+def test_norms_script_writes_curves_on_two_steps(tmp_path):
+    _need_shakespeare()
+    from llmscratch.modern_block import NORM_GRID
+    from llmscratch.scripts.norms_activations import main
+
+    out = tmp_path / "norms.json"
+    assert main(["--steps", "2", "--seeds", "3", "4", "--only", "RMSNorm, GELU", "--out", str(out),
+                 "--no-progress"]) == 0
+    result = json.loads(out.read_text())
+    [row] = result["rows"]
+    assert row["name"] == "RMSNorm, GELU" and row["config"] == asdict(dict(NORM_GRID)["RMSNorm, GELU"])
+    assert [c["seed"] for c in row["curves"]] == [3, 4] and result["provenance"]["command"].endswith("--no-progress")
+    for curve in row["curves"]:
+        assert curve["step"] == [1, 2] and len(curve["train_loss_block_mean"]) == 2
+        assert curve["eval_step"] == [0, 2] and all(math.isfinite(v) for v in curve["eval_val"])
+    with pytest.raises(SystemExit, match="no entry named"):
+        main(["--only", "BatchNorm, GELU", "--out", str(out)])
 
 
 TINY = GPTConfig(vocab_size=20, context_length=8, d_model=16, n_layers=1, n_heads=2)

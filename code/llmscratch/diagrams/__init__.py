@@ -1,6 +1,6 @@
 """Diagrams of the course's ideas, drawn as SVG by code so that their labels are the package's names.
 
-Plots show what a model did; these show what an idea *is*. Six pictures:
+Plots show what a model did; these show what an idea *is*:
 
 - ``attention-weighted-average``: one query against every key, scaled, causally masked,
   softmaxed, and the weighted sum of the values (self-attention chapter);
@@ -12,7 +12,9 @@ Plots show what a model did; these show what an idea *is*. Six pictures:
 - ``residual-stream``: embeddings, the stream every block reads and adds to, the final norm and
   the tied ``lm_head`` (GPT chapter);
 - ``bpe-merge``: one merge step on a short text, computed with ``count_pairs`` and ``merge``
-  (byte-pair encoding chapter).
+  (byte-pair encoding chapter);
+- ``norm-steps``: one vector through LayerNorm (centre, then scale) and RMSNorm (scale only),
+  computed with ``make_norm`` (norms and activations chapter).
 
 Every picture is a self-contained SVG: an opaque light card (an SVG inside ``<img>`` cannot follow
 the book's dark-mode switch), a ``<title>`` and a ``<desc>`` that carry the alt text, system fonts,
@@ -40,6 +42,7 @@ from typing import NamedTuple
 from .heads import draw_attention, draw_multi_head, draw_rope
 from .layers import draw_block, draw_residual_stream
 from .merges import draw_bpe_merge
+from .norms import draw_norm_steps
 from .svg import Canvas
 
 __all__ = ["DIAGRAMS", "Diagram", "canvas", "svg", "write_all"]
@@ -94,6 +97,12 @@ DIAGRAMS: dict[str, Diagram] = {
         "'a' followed by 't' (bytes 97 and 116), occurs three times. merge replaces each occurrence by the new "
         "id 256, and the sequence gets three tokens shorter.",
         "book/part1/bpe.md", draw_bpe_merge),
+    "norm-steps": Diagram(
+        "LayerNorm and RMSNorm on one vector",
+        "The vector x = (3, 1, 5, 7), mean 4, drawn as bars. LayerNorm subtracts the mean, leaving bars on both "
+        "sides of zero, then divides by the standard deviation. RMSNorm skips the subtraction and only divides "
+        "x by its root mean square, the square root of 21, so every feature keeps its sign.",
+        "book/part4/norms-activations.md", draw_norm_steps),
 }
 
 

@@ -68,6 +68,7 @@ def _row(name: str, config: GPTConfig, runs: list[tuple[float, int, float, dict[
 def train_grid(
     entries: Sequence[tuple[str, GPTConfig, dict[str, Any], str]], base: TrainConfig, seeds: Sequence[int],
     device: torch.device | str, threads: int = 1, jobs: int = 1, progress: bool = True, curve_points: int = 0,
+    entry_seeds: dict[str, Sequence[int]] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Train every entry once per seed with the budget `base`; return the rows by group.
 
@@ -76,17 +77,20 @@ def train_grid(
     back in a list of their own. Other scripts (Part 4's sweeps) call this with their own entries.
     With `curve_points` > 0 each row also has ``curves``: per seed, the training loss averaged
     over about that many blocks of steps and every validation estimate (`History.curve`).
+    `entry_seeds` gives some entries (by name) their own seeds instead of `seeds`: one seed to
+    re-run a configuration whose other seeds are already committed elsewhere, say.
     """
+    seeds_of = {name: list((entry_seeds or {}).get(name, seeds)) for name, *_ in entries}
     _, splits, chars = shakespeare_bpe_splits()
     chars_per_token = chars["val"] / len(splits["val"])
     jobs_list = [(i, seed, name, config, replace(base, **changes, seed=seed))
-                 for i, (name, config, changes, _) in enumerate(entries) for seed in seeds]
+                 for i, (name, config, changes, _) in enumerate(entries) for seed in seeds_of[name]]
     runs = map_jobs(_one_run, [(config, cfg, name, str(device), threads, progress and jobs == 1, curve_points)
                                for _, _, name, config, cfg in jobs_list], jobs)
     results = {(i, seed): run for (i, seed, *_), run in zip(jobs_list, runs)}
     groups: dict[str, list[dict[str, Any]]] = {}
     for i, (name, config, changes, group) in enumerate(entries):
-        row = _row(name, config, [results[i, seed] for seed in seeds], seeds, chars_per_token)
+        row = _row(name, config, [results[i, seed] for seed in seeds_of[name]], seeds_of[name], chars_per_token)
         if changes:
             row["train_changes"] = changes
         groups.setdefault(group, []).append(row)

@@ -6,8 +6,12 @@ Trains every entry of `llmscratch.modern_block.NORM_GRID` (Part 2's four-block G
 change each) with Part 2's budget (`NORM_TRAIN` = `comparisons.LADDER_TRAIN`) once per seed
 (`comparisons.SEEDS`), through `ablation_ladder.train_grid`, and commits the rows: validation
 loss per seed with the book's protocol, parameters, wall time, and per seed a convergence curve
-(the training loss averaged over blocks of steps, and every validation estimate). About
-15 runs of a minute each on one CPU thread.
+(the training loss averaged over blocks of steps, and every validation estimate).
+
+The first entry, LayerNorm and GELU, is Part 2's "four blocks" rung exactly, whose three seeds
+are committed in ``data/part2_ladder.json``: it is trained with the first seed only
+(``--reference-seeds`` to change), for its curve and to check that it reproduces. About
+13 runs of two minutes each on one CPU thread; ``--jobs N`` runs N at once.
 """
 
 import sys
@@ -33,6 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"default {' '.join(map(str, SEEDS))}")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, in separate processes (default 1)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="train only these entries (a trial)")
+    parser.add_argument("--reference-seeds", type=int, nargs="+",
+                        help=f"seeds of the reference entry {NORM_GRID[0][0]!r} (default: the first seed)")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         raise SystemExit(f"--jobs must be at least 1, got {args.jobs}")
@@ -45,14 +51,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise SystemExit(f"--only: no entry named {', '.join(sorted(unknown))}")
         entries = [entry for entry in entries if entry[0] in args.only]
     _, splits, chars = shakespeare_bpe_splits()
+    reference = {NORM_GRID[0][0]: args.reference_seeds or args.seeds[:1]}
     groups = train_grid(entries, base, args.seeds, device, args.threads, args.jobs, not args.no_progress,
-                        curve_points=CURVE_POINTS)
+                        curve_points=CURVE_POINTS, entry_seeds=reference)
     result: dict[str, Any] = {
         "what": "Part 2's four-block GPT with one norm or feed-forward change each, trained with one budget on the "
                 "512-token BPE of Tiny Shakespeare, once per seed; validation loss (nats per token) with the book's "
                 "protocol (evaluation.sliding_nlls), and per seed the training curve (History.curve)",
         "train_config": asdict(base),
         "seeds": list(args.seeds),
+        "reference": {"name": NORM_GRID[0][0], "seeds": reference[NORM_GRID[0][0]],
+                      "same_as": "data/part2_ladder.json rungs 'four blocks' (all seeds)"},
         "val_chars_per_token": round(chars["val"] / len(splits["val"]), 5),
         "rows": groups.get("grid", []),
     }
