@@ -78,10 +78,12 @@ def test_norms_script_writes_curves_on_two_steps(tmp_path):
     from llmscratch.scripts.norms_activations import main
 
     out = tmp_path / "norms.json"
-    assert main(["--steps", "2", "--seeds", "3", "4", "--only", "RMSNorm, GELU", "--out", str(out),
-                 "--no-progress"]) == 0
+    assert main(["--steps", "2", "--seeds", "3", "4", "--only", "LayerNorm, GELU", "RMSNorm, GELU",
+                 "--out", str(out), "--no-progress"]) == 0
     result = json.loads(out.read_text())
-    [row] = result["rows"]
+    reference, row = result["rows"]
+    assert reference["name"] == "LayerNorm, GELU" and reference["seeds"] == [3] == result["reference"]["seeds"]
+    assert len(reference["val_losses"]) == len(reference["curves"]) == 1  # its other seeds are Part 2's
     assert row["name"] == "RMSNorm, GELU" and row["config"] == asdict(dict(NORM_GRID)["RMSNorm, GELU"])
     assert [c["seed"] for c in row["curves"]] == [3, 4] and result["provenance"]["command"].endswith("--no-progress")
     for curve in row["curves"]:

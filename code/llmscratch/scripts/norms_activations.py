@@ -2,16 +2,16 @@
 
     python -m llmscratch.scripts.norms_activations        # writes data/part4_norms.json
 
-Trains every entry of `llmscratch.modern_block.NORM_GRID` (Part 2's four-block GPT with one
+Trains every entry of `llmscratch.modern_block.NORM_GRID` (Part 2's two-block GPT with one
 change each) with Part 2's budget (`NORM_TRAIN` = `comparisons.LADDER_TRAIN`) once per seed
 (`comparisons.SEEDS`), through `ablation_ladder.train_grid`, and commits the rows: validation
 loss per seed with the book's protocol, parameters, wall time, and per seed a convergence curve
 (the training loss averaged over blocks of steps, and every validation estimate).
 
-The first entry, LayerNorm and GELU, is Part 2's "four blocks" rung exactly, whose three seeds
+The first entry, LayerNorm and GELU, is Part 2's "two blocks" rung exactly, whose three seeds
 are committed in ``data/part2_ladder.json``: it is trained with the first seed only
 (``--reference-seeds`` to change), for its curve and to check that it reproduces. About
-13 runs of two minutes each on one CPU thread; ``--jobs N`` runs N at once.
+13 runs of about a minute and a half each on one CPU thread; ``--jobs N`` runs N at once.
 """
 
 import sys
@@ -55,13 +55,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     groups = train_grid(entries, base, args.seeds, device, args.threads, args.jobs, not args.no_progress,
                         curve_points=CURVE_POINTS, entry_seeds=reference)
     result: dict[str, Any] = {
-        "what": "Part 2's four-block GPT with one norm or feed-forward change each, trained with one budget on the "
+        "what": "Part 2's two-block GPT with one norm or feed-forward change each, trained with one budget on the "
                 "512-token BPE of Tiny Shakespeare, once per seed; validation loss (nats per token) with the book's "
                 "protocol (evaluation.sliding_nlls), and per seed the training curve (History.curve)",
         "train_config": asdict(base),
         "seeds": list(args.seeds),
         "reference": {"name": NORM_GRID[0][0], "seeds": reference[NORM_GRID[0][0]],
-                      "same_as": "data/part2_ladder.json rungs 'four blocks' (all seeds)"},
+                      "same_as": "data/part2_ladder.json rungs 'two blocks' (all seeds)"},
         "val_chars_per_token": round(chars["val"] / len(splits["val"]), 5),
         "rows": groups.get("grid", []),
     }
