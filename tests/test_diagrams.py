@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import llmscratch.attention as attention_module
+import llmscratch.kv_cache as kv_cache_module
 import llmscratch.blocks as blocks_module
 import llmscratch.bpe as bpe
 import llmscratch.model as model_module
@@ -53,7 +54,7 @@ def contrast(a: str, b: str) -> float:
 
 def test_the_six_diagrams_of_the_issue_exist_and_belong_to_real_chapters():
     assert set(NAMES) == {"attention-weighted-average", "multi-head", "rope-rotation", "transformer-block",
-                          "residual-stream", "bpe-merge"}
+                          "residual-stream", "bpe-merge", "kv-cache"}
     for d in DIAGRAMS.values():
         assert (ROOT / d.chapter).is_file(), d.chapter
         assert d.title and 80 < len(d.alt) < 600  # one to three sentences
@@ -139,6 +140,9 @@ NAMED = {
                         (CONFIG, "vocab_size"), (CONFIG, "context_length"), (Trace, "hidden"), (MODEL, "trace")],
     "bpe-merge": [(bpe, "count_pairs"), (bpe, "merge"), (bpe, "train_naive"), (bpe, "train_fast"),
                   (BPETokenizer([]), "merges"), (BPETokenizer([]), "vocab"), (CONFIG, "vocab_size")],
+    "kv-cache": [(kv_cache_module, "KVCache"), (kv_cache_module.KVCache, "append"), (kv_cache_module, "kv_cache_bytes"),
+                 (kv_cache_module.KVCache(CONFIG), "length"), (CONFIG, "n_layers"), (CONFIG, "n_kv_heads"),
+                 (CONFIG, "head_dim")],
 }
 # Code and shapes written on each picture, and the package source they are quoted from.
 QUOTED = {
@@ -151,6 +155,7 @@ QUOTED = {
     "residual-stream": (model_module, ["(B, T, vocab_size)", "(B, T, d_model)", "lm_head.weight",
                                        "token_embedding.weight"]),
     "bpe-merge": (bpe.train, ["256 + r", "new_id"]),
+    "kv-cache": (kv_cache_module, ["2 · n_layers · batch · n_kv_heads · length · head_dim"]),
 }
 
 
