@@ -1,21 +1,25 @@
-"""The KV cache: what generation recomputes without one, and what it stores with one.
+"""The KV cache: what generation recomputes without one, what it stores with one, and how GQA shrinks it.
 
 Two panels over the same step (the sixth token's logits): without a cache every position of
 every layer is computed again, though only the last column's logits are used; with one, the
 first positions' keys and values are read from the cache and only the new column is computed.
 Below, the memory formula with the course model's sizes, computed by `kv_cache_bytes`.
 
-Left out: the batch axis, grouped key/value heads (the GQA chapter's plots show those), and the
-rolling cache of sliding-window models.
+`draw_gqa` shows the course model's eight query heads reading eight, two or one key/value heads
+(multi-head, grouped-query, multi-query attention), each with its cache per token.
+
+Left out: the batch axis, and the rolling cache of sliding-window models.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from ..experiments import RECIPES
 from ..kv_cache import kv_cache_bytes
 from .svg import DARK, EDGE, INK, MUTED, PALETTE, Canvas, tint
 
-__all__ = ["draw_kv_cache"]
+__all__ = ["draw_gqa", "draw_kv_cache"]
 
 BLUE, ORANGE, GREEN, GREY = (PALETTE[c] for c in ("blue", "orange", "green", "grey"))
 TOKENS = ("To", " be", " or", " not", " to")  # the five ids already written; the step predicts the sixth
@@ -79,4 +83,39 @@ def draw_kv_cache(ident: str, title: str, desc: str) -> Canvas:
     c.text(40, y + 116, f"course model, one row of {course.context_length} tokens: 2 · {course.n_layers} · 1 · "
                         f"{course.kv_heads} · {course.context_length} · {course.head_dim} · 4 B = "
                         f"{full / 2**20:g} MiB", 14, "start", MUTED)
+    return c
+
+
+def draw_gqa(ident: str, title: str, desc: str) -> Canvas:
+    """Eight query heads reading 8, 2 or 1 key/value heads: MHA, GQA, MQA, and the cache of each."""
+    course = RECIPES["course"].model
+    H = course.n_heads
+    c = Canvas(880, 560, ident, title, desc)
+    colours = [PALETTE[k] for k in ("blue", "orange", "green", "purple", "vermillion", "sky", "grey", "blue")]
+    panels = [("multi-head (MHA)", H), ("grouped-query (GQA)", 2), ("multi-query (MQA)", 1)]
+    for p, (name, kv) in enumerate(panels):
+        y = 40 + p * 170
+        group = H // kv
+        config = replace(course, n_kv_heads=kv)
+        per_token = kv_cache_bytes(config, batch_size=1, length=1)
+        c.text(30, y, name, 16, "start", INK, "bold")
+        c.text(30, y + 22, [("n_kv_heads", "mono"), (f" = {kv}: cache {per_token:,} B per token", "")], 14,
+               "start", MUTED)
+        for i in range(H):
+            x = 330 + i * 62
+            colour = colours[i // group] if kv > 1 else BLUE
+            c.rect(x, y - 16, 46, 30, tint(colour, 0.7), colour, 1.4, rx=4)
+            c.text(x + 23, y + 4, f"q{i}", 14, "middle")
+        for g in range(kv):
+            centre = 330 + (g * group + group / 2) * 62 - 8
+            colour = colours[g] if kv > 1 else BLUE
+            width = max(46.0, group * 62 - 16)
+            c.rect(centre - width / 2, y + 64, width, 30, tint(colour, 0.85), colour, 1.8, rx=4)
+            c.text(centre, y + 84, f"k{g}, v{g}" if kv < H else f"k{g} v{g}", 14 if kv < H else 13, "middle")
+            for i in range(g * group, (g + 1) * group):
+                c.line(330 + i * 62 + 23, y + 14, centre + (i - g * group - (group - 1) / 2) * min(12, 40 / group),
+                       y + 64, colour, 1.2)
+    c.text(440, 536, [("query head i reads key/value head i // (", ""), ("n_heads", "mono"), (" / ", ""),
+                      ("n_kv_heads", "mono"), ("); ", ""), ("pool_kv_heads", "mono"),
+                      (" averages each group's k, v", "")], 14, "middle", MUTED)
     return c
