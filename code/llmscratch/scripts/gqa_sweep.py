@@ -1,6 +1,7 @@
 """How few key/value heads can a GPT afford? ``n_kv_heads`` from multi-head to multi-query, three seeds each.
 
-    python -m llmscratch.scripts.gqa_sweep        # writes data/gqa_sweep.json, about 15 minutes on one CPU thread
+    python -m llmscratch.scripts.gqa_sweep        # writes data/gqa_sweep.json, about 10 minutes on an idle CPU core
+    python -m llmscratch.scripts.gqa_sweep --jobs 4   # four runs at once, in separate processes
 
 The model is Part 2's ladder GPT (`llmscratch.comparisons.RUNGS`, "two blocks") with eight
 heads of eight features (`SWEEP_BASE`); only ``n_kv_heads`` changes, over
@@ -46,11 +47,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = script_parser(MODULE, __doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS),
                         help=f"default {' '.join(map(str, SEEDS))}")
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, in separate processes (default 1)")
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        raise SystemExit(f"--jobs must be at least 1, got {args.jobs}")
     device, started = start(args)
     base = replace(LADDER_TRAIN, steps=args.steps) if args.steps else LADDER_TRAIN
     entries = sweep_entries()
-    rows = train_grid(entries, base, args.seeds, device, args.threads, 1, not args.no_progress)["sweep"]
+    rows = train_grid(entries, base, args.seeds, device, args.threads, args.jobs, not args.no_progress)["sweep"]
     for row, (_, config, _, _) in zip(rows, entries):
         row["n_kv_heads"] = config.kv_heads
         row["kv_cache_bytes_per_token"] = kv_cache_bytes(config, batch_size=1, length=1)
