@@ -1,11 +1,16 @@
 """How much faster does the KV cache make generation with the course model? Tokens per second, with and without.
 
     python -m llmscratch.scripts.kv_cache_speed     # writes data/kv_cache_speed.json, a few minutes on one thread
+    python -m llmscratch.scripts.kv_cache_speed --window 256 --lengths 512 --out data/kv_cache_rolling.json
 
 Greedy decoding from a short prompt ("ROMEO:\\n") with `llmscratch.generate`, without and with
 ``use_cache=True``, for several numbers of new tokens (`LENGTHS`, and the rest of the model's
 window); new tokens per second for both, the best of ``--repeats`` runs, and a check that both
 wrote the same ids. Also the time of each single step, by position, for one run of each.
+With ``--window W`` the model is the course model with sliding-window attention over W keys
+(`llmscratch.long_context.with_window`): at W = 256 it computes exactly what the course model
+computes inside its window, and past it the cache rolls (keeps the last W positions) instead of
+being refilled, while the cache-free loop feeds the whole receptive field.
 Times are CPU time of this process (``time.process_time``), not wall time: on a machine that
 other work shares, the wall clock also counts the waits for a core.
 
@@ -29,6 +34,7 @@ import torch
 
 from ..course import load_course_model
 from ..kv_cache import KVCache
+from ..long_context import with_window
 from ..sampling import generate, last_logits
 from .cli import commit_result, default_out, script_parser, start
 
@@ -97,9 +103,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="runs per measurement; the fastest counts (default 3)")
     parser.add_argument("--lengths", type=int, nargs="+", help="numbers of new tokens (default: LENGTHS, the "
                                                                "rest of the window, and 512)")
+    parser.add_argument("--window", type=int, help="sliding-window attention over this many keys (a rolling cache)")
     args = parser.parse_args(argv)
     device, started = start(args)
     model, tokenizer = load_course_model(verify=False)  # tests/test_course.py checks the weights
+    if args.window is not None:
+        model = with_window(model, args.window)
     prompt = torch.tensor([tokenizer.encode(PROMPT)])  # (1, T0)
     window = model.context_length - prompt.shape[1] + 1  # new tokens whose every step fits the window
     lengths = args.lengths or [*LENGTHS, window, 512]
@@ -111,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "step inside the window",
         "prompt_tokens": prompt.shape[1],
         "context_length": model.context_length,
+        "attention_window": model.config.attention_window,
         "window_new_tokens": window,
         "repeats": args.repeats,
         "rows": rows,
