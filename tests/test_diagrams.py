@@ -14,9 +14,9 @@ import pytest
 import torch
 
 import llmscratch.attention as attention_module
-import llmscratch.kv_cache as kv_cache_module
 import llmscratch.blocks as blocks_module
 import llmscratch.bpe as bpe
+import llmscratch.kv_cache as kv_cache_module
 import llmscratch.model as model_module
 import llmscratch.positional as positional
 from llmscratch.attention import CausalSelfAttention, attention_weights
