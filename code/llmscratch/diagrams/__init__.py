@@ -1,6 +1,6 @@
 """Diagrams of the course's ideas, drawn as SVG by code so that their labels are the package's names.
 
-Plots show what a model did; these show what an idea *is*. Six pictures:
+Plots show what a model did; these show what an idea *is*. Seven pictures:
 
 - ``attention-weighted-average``: one query against every key, scaled, causally masked,
   softmaxed, and the weighted sum of the values (self-attention chapter);
@@ -12,7 +12,9 @@ Plots show what a model did; these show what an idea *is*. Six pictures:
 - ``residual-stream``: embeddings, the stream every block reads and adds to, the final norm and
   the tied ``lm_head`` (GPT chapter);
 - ``bpe-merge``: one merge step on a short text, computed with ``count_pairs`` and ``merge``
-  (byte-pair encoding chapter).
+  (byte-pair encoding chapter);
+- ``kv-cache``: one generation step without a cache (every position recomputed) and with one
+  (stored keys and values, one new column), and the cache's size (KV-cache chapter).
 
 Every picture is a self-contained SVG: an opaque light card (an SVG inside ``<img>`` cannot follow
 the book's dark-mode switch), a ``<title>`` and a ``<desc>`` that carry the alt text, system fonts,
@@ -37,6 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+from .cache import draw_kv_cache
 from .heads import draw_attention, draw_multi_head, draw_rope
 from .layers import draw_block, draw_residual_stream
 from .merges import draw_bpe_merge
@@ -94,6 +97,14 @@ DIAGRAMS: dict[str, Diagram] = {
         "'a' followed by 't' (bytes 97 and 116), occurs three times. merge replaces each occurrence by the new "
         "id 256, and the sequence gets three tokens shorter.",
         "book/part1/bpe.md", draw_bpe_merge),
+    "kv-cache": Diagram(
+        "The KV cache: recompute everything, or store keys and values",
+        "One generation step over five tokens and three layers. Without a cache, every layer computes queries, "
+        "keys and values for all five positions again, and only the last position's logits are used. With a "
+        "KVCache, the first four positions' keys and values are read from the cache and only the new token is "
+        "computed, its position starting at cache.length. Below, the cache's size: 2 times n_layers, batch, "
+        "n_kv_heads, length and head_dim numbers.",
+        "book/part4/kv-cache.md", draw_kv_cache),
 }
 
 

@@ -14,14 +14,16 @@ and why. It needs no script, so it works in the book's pages, in Jupyter and in 
 
 One module per part of the book's ideas: `language_models` (counting, softmax, MLPs, batches),
 `tokens` (BPE, embeddings, bits per character), `attention` (attention, heads, positions),
-`blocks` (norms, the block, the GPT) and `training` (Part 3). Everything is re-exported here.
+`blocks` (norms, the block, the GPT), `training` (Part 3) and `caching` (the KV cache
+and GQA, Part 4). Everything is re-exported here.
 
 Left out: grading and scores; the checks are for the learner, not for a teacher.
 """
 
-from . import attention, blocks, core, language_models, quizzes, tokens, training
+from . import attention, blocks, caching, core, language_models, quizzes, tokens, training
 from .attention import *  # noqa: F403
 from .blocks import *  # noqa: F403
+from .caching import *  # noqa: F403
 from .core import *  # noqa: F403
 from .language_models import *  # noqa: F403
 from .quizzes import *  # noqa: F403
@@ -29,4 +31,4 @@ from .tokens import *  # noqa: F403
 from .training import *  # noqa: F403
 
 __all__ = [*core.__all__, *quizzes.__all__, *language_models.__all__, *tokens.__all__, *attention.__all__,
-           *blocks.__all__, *training.__all__]
+           *blocks.__all__, *training.__all__, *caching.__all__]
