@@ -29,6 +29,12 @@ Every mask here is built from positions, so it is the same rule whether the keys
 sequence or what a rolling cache kept of it. One layer sees W tokens back; L layers see
 ``L · (W - 1)`` tokens back, because each layer's keys already summarise the window before them.
 
+**A shared prefix** (``prefix_length=`` in the forward pass, one length per sequence): the keys at
+positions below the prefix length are seen by every query, in both directions, as in a prefix
+language model (T5's and UniLM's prefix LM); the rest stays causal (`prefix_lm_mask`). A prefix of 0 is
+the causal model; a prefix of the whole sequence is the bidirectional encoder of a masked language
+model. One set of weights serves all three; `llmscratch.objectives` trains it each way.
+
 Left out: fused kernels. The layer uses PyTorch's fused function when it is not asked for its
 weights; it computes the same thing. Attention that never holds the whole T × T matrix is
 `llmscratch.tiled_attention`.
@@ -51,8 +57,8 @@ from .config import GPTConfig
 from .kv_cache import KVCache
 from .positional import alibi_slopes, apply_rope, rope_angles
 
-__all__ = ["CausalSelfAttention", "attention_weights", "causal_mask", "merge_heads", "scaled_dot_product_attention",
-           "sliding_window_mask", "split_heads", "window_mask"]
+__all__ = ["CausalSelfAttention", "attention_weights", "causal_mask", "merge_heads", "prefix_lm_mask",
+           "scaled_dot_product_attention", "sliding_window_mask", "split_heads", "window_mask"]
 
 
 def causal_mask(length_q: int, length_k: int | None = None) -> torch.Tensor:
@@ -91,6 +97,22 @@ def sliding_window_mask(length: int, window: int | None) -> torch.Tensor:
     """
     positions = torch.arange(length)
     return window_mask(positions, positions, window)
+
+
+def prefix_lm_mask(query_positions: torch.Tensor, key_positions: torch.Tensor, prefix_length: torch.Tensor,
+                   window: int | None = None) -> torch.Tensor:
+    """Boolean (B, Tq, Tk) mask: `window_mask`, and also every key whose position is below its row's prefix length.
+
+    `prefix_length` (B,) holds one length per sequence. Query i then sees key j if j <= i (within
+    the window), or if j < prefix_length: the prefix is read in both directions, the rest left to right.
+    A length of 0 gives the causal mask; the full length, no mask at all:
+
+    >>> prefix_lm_mask(torch.arange(4), torch.arange(4), torch.tensor([2])).int().tolist()
+    [[[1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1]]]
+    """
+    causal = window_mask(query_positions, key_positions, window)  # (Tq, Tk)
+    shared = key_positions.view(1, 1, -1) < prefix_length.view(-1, 1, 1)  # (B, 1, Tk): prefix keys, seen by all
+    return causal.unsqueeze(0) | shared  # (B, Tq, Tk)
 
 
 def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
@@ -184,13 +206,15 @@ def scaled_dot_product_attention(
 
 
 class CausalSelfAttention(nn.Module):
-    """Multi-head causal self-attention with optional RoPE or ALiBi, grouped key/value heads and a sliding window.
+    """Multi-head causal self-attention with optional RoPE or ALiBi, grouped key/value heads, a sliding window
+    and a bidirectional prefix.
 
     ``forward(x)`` maps (B, T, d_model) to (B, T, d_model). With ``return_weights=True`` it
     returns ``(y, weights)``, the weights being (B, n_heads, T, T), or (B, n_heads, T, S) with a
     `KVCache` that holds S - T earlier positions (``cache=``, and ``layer=`` the block's index).
     Parameters: ``d_model * (n_heads + 2 * n_kv_heads) * head_dim`` for the query/key/value
     projection and ``d_model * d_model`` for the output projection, plus biases if enabled.
+    ``prefix_length=`` (B,) opens each sequence's first positions to every query (`prefix_lm_mask`).
     """
 
     def __init__(self, config: GPTConfig) -> None:
@@ -206,7 +230,7 @@ class CausalSelfAttention(nn.Module):
 
     def forward(
         self, x: torch.Tensor, return_weights: bool = False, *, cache: KVCache | None = None, layer: int = 0,
-        padding_mask: torch.Tensor | None = None,
+        padding_mask: torch.Tensor | None = None, prefix_length: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         B, T, _ = x.shape
         H, Hkv, hs = self.n_heads, self.n_kv_heads, self.head_dim
@@ -239,6 +263,10 @@ class CausalSelfAttention(nn.Module):
                 mask = allowed  # (T, S); one new token that sees every stored key needs none
         if padding_mask is not None:
             mask, is_causal = self._padded_mask(padding_mask, start, T, S, x), False  # (B, 1 or H, T, S)
+        if prefix_length is not None:
+            if padding_mask is not None:
+                raise ValueError("a shared prefix and left padding together are not supported; pass one of them")
+            mask, is_causal = self._prefix_mask(prefix_length, start, T, S, x), False  # (B, 1 or H, T, S)
         gqa = Hkv != H
         if return_weights:
             weights = attention_weights(q, k, mask, is_causal, enable_gqa=gqa)  # (B, H, T, T); T by S with a cache
@@ -270,5 +298,21 @@ class CausalSelfAttention(nn.Module):
         if self.position != "alibi":
             return keep
         distance = (keys.view(1, -1) - queries.view(-1, 1)).to(x.dtype)  # (T, S): j - i, <= 0 for past keys
+        bias = alibi_slopes(self.n_heads).to(x.device, x.dtype).view(-1, 1, 1) * distance  # (H, T, S)
+        return bias.masked_fill(~keep, float("-inf"))  # (B, H, T, S)
+
+    # --- A bidirectional prefix (llmscratch.objectives): prefix and masked language models. ---
+    def _prefix_mask(self, prefix_length: torch.Tensor, start: int, T: int, S: int, x: torch.Tensor) -> torch.Tensor:
+        """`prefix_lm_mask` for the new queries and the S keys, as a (B, 1, T, S) mask, or (B, H, T, S) with ALiBi.
+
+        ALiBi's bias then penalises the distance in either direction, ``-slope * |i - j|``: the
+        symmetric form that bidirectional models use.
+        """
+        queries = torch.arange(start, start + T, device=x.device)  # (T,)
+        keys = torch.arange(start + T - S, start + T, device=x.device)  # (S,)
+        keep = prefix_lm_mask(queries, keys, prefix_length.to(x.device), self.window).unsqueeze(1)  # (B, 1, T, S)
+        if self.position != "alibi":
+            return keep
+        distance = -(keys.view(1, -1) - queries.view(-1, 1)).abs().to(x.dtype)  # (T, S): -|j - i|
         bias = alibi_slopes(self.n_heads).to(x.device, x.dtype).view(-1, 1, 1) * distance  # (H, T, S)
         return bias.masked_fill(~keep, float("-inf"))  # (B, H, T, S)

@@ -118,6 +118,7 @@ class Block(nn.Module):
     ``return_weights=True`` also returns the attention weights (B, n_heads, T, T). With a
     `KVCache` (``cache=``, ``layer=`` this block's index) attention also sees the cached positions.
     ``padding_mask=`` (B, S), True at real tokens, hides left padding from attention (`llmscratch.serving`).
+    ``prefix_length=`` (B,) lets every query see each sequence's first positions (`llmscratch.objectives`).
     """
 
     def __init__(self, config: GPTConfig) -> None:
@@ -133,15 +134,15 @@ class Block(nn.Module):
 
     def forward(
         self, x: torch.Tensor, return_weights: bool = False, *, cache: KVCache | None = None, layer: int = 0,
-        padding_mask: torch.Tensor | None = None,
+        padding_mask: torch.Tensor | None = None, prefix_length: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         if self.pre_norm:
-            a, weights = self._attend(self.norm_1(x), return_weights, cache, layer, padding_mask)
+            a, weights = self._attend(self.norm_1(x), return_weights, cache, layer, padding_mask, prefix_length)
             x = self._plus(x, self.drop(a))  # x = x + attention(norm_1(x))
             if self.feed_forward is not None:
                 x = self._plus(x, self.drop(self.feed_forward(self.norm_2(x))))  # x = x + feed_forward(norm_2(x))
         else:
-            a, weights = self._attend(x, return_weights, cache, layer, padding_mask)
+            a, weights = self._attend(x, return_weights, cache, layer, padding_mask, prefix_length)
             x = self.norm_1(self._plus(x, self.drop(a)))  # x = norm_1(x + attention(x))
             if self.feed_forward is not None:
                 x = self.norm_2(self._plus(x, self.drop(self.feed_forward(x))))  # x = norm_2(x + feed_forward(x))
@@ -153,9 +154,10 @@ class Block(nn.Module):
 
     def _attend(
         self, x: torch.Tensor, return_weights: bool, cache: KVCache | None, layer: int,
-        padding_mask: torch.Tensor | None = None,
+        padding_mask: torch.Tensor | None = None, prefix_length: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Attention's output (B, T, d_model), and its weights (B, n_heads, T, S) when asked for."""
+        masks = {"padding_mask": padding_mask, "prefix_length": prefix_length}
         if return_weights:
-            return self.attention(x, return_weights=True, cache=cache, layer=layer, padding_mask=padding_mask)
-        return self.attention(x, cache=cache, layer=layer, padding_mask=padding_mask), None
+            return self.attention(x, return_weights=True, cache=cache, layer=layer, **masks)
+        return self.attention(x, cache=cache, layer=layer, **masks), None

@@ -73,6 +73,8 @@ class GPT(nn.Module):
     ``forward(idx, cache=cache)`` continues the sequence held by a `KVCache` (see the module docstring).
     ``forward(idx, padding_mask=mask)``, `mask` (B, cached + T) True at real tokens, runs a left-padded
     batch: no token attends to a pad, and positions count from each row's first real token.
+    ``forward(idx, prefix_length=p)``, `p` an int or (B,) integers, lets every position see the first p tokens
+    of its row in both directions: 0 is the causal model, T the bidirectional one (`llmscratch.objectives`).
     """
 
     def __init__(self, config: GPTConfig) -> None:
@@ -150,9 +152,11 @@ class GPT(nn.Module):
 
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None, *, cache: KVCache | None = None,
-        padding_mask: torch.Tensor | None = None,
+        padding_mask: torch.Tensor | None = None, prefix_length: int | torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         self._check(idx)
+        if prefix_length is not None:
+            prefix_length = self._prefix_lengths(prefix_length, idx, cache)  # (B,)
         if cache is not None:
             if targets is not None:
                 raise ValueError("a KV cache is for generation, one step after another; training takes "
@@ -164,7 +168,7 @@ class GPT(nn.Module):
         positions = None if padding_mask is None else self._padded_positions(padding_mask, start, idx)  # (B, T)
         x = self.embed(idx, start, positions)  # (B, T, d)
         for layer, block in enumerate(self.blocks):
-            x = block(x, cache=cache, layer=layer, padding_mask=padding_mask)  # (B, T, d)
+            x = block(x, cache=cache, layer=layer, padding_mask=padding_mask, prefix_length=prefix_length)  # (B, T, d)
         if cache is not None:
             cache.length += idx.shape[1]  # every layer has stored these positions
         logits = self.lm_head(self.final_norm(x))  # (B, T, V)
@@ -191,6 +195,26 @@ class GPT(nn.Module):
         if self.training and self.config.router_aux_weight:
             return lm_loss + self.config.router_aux_weight * aux
         return lm_loss
+
+    @staticmethod
+    def _prefix_lengths(prefix_length: int | torch.Tensor, idx: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
+        """`prefix_length` as a (B,) integer tensor, checked: each between 0 and T."""
+        B, T = idx.shape
+        if cache is not None and cache.length > 0:
+            raise ValueError("prefix_length with a non-empty KV cache: the cached keys were computed without "
+                             "seeing these tokens; pass the whole prefix in the first call")
+        if isinstance(prefix_length, bool) or not isinstance(prefix_length, (int, torch.Tensor)):
+            raise TypeError(f"prefix_length must be an int or a (batch,) integer tensor, got {prefix_length!r}")
+        lengths = torch.as_tensor(prefix_length, device=idx.device)
+        if lengths.is_floating_point() or lengths.dtype == torch.bool:
+            raise TypeError(f"prefix_length must hold integers, got dtype {lengths.dtype}")
+        lengths = lengths.expand(B) if lengths.ndim == 0 else lengths
+        if lengths.shape != (B,):
+            raise ValueError(f"prefix_length must be one int or one per sequence, shape ({B},); "
+                             f"got shape {tuple(lengths.shape)}")
+        if bool((lengths < 0).any()) or bool((lengths > T).any()):
+            raise ValueError(f"prefix_length must be between 0 and the sequence length {T}, got {lengths.tolist()}")
+        return lengths.long()
 
     # --- Left padding (llmscratch.serving): a batch of prompts of different lengths. ---
     def _padded_positions(self, padding_mask: torch.Tensor, start: int, idx: torch.Tensor) -> torch.Tensor:
