@@ -62,7 +62,7 @@ def test_the_six_diagrams_of_the_issue_exist_and_belong_to_real_chapters():
     assert set(NAMES) == {"attention-weighted-average", "multi-head", "rope-rotation", "transformer-block",
                           "residual-stream", "bpe-merge", "sliding-window", "paged-kv-cache",
                           "moe-routing", "kv-cache", "quantization-grids", "norm-steps",
-                          "gqa-heads"}
+                          "gqa-heads", "objectives"}
     for d in DIAGRAMS.values():
         assert (ROOT / d.chapter).is_file(), d.chapter
         assert d.title and 80 < len(d.alt) < 600  # one to three sentences
@@ -161,6 +161,7 @@ NAMED = {
     "kv-cache": [(kv_cache_module, "KVCache"), (kv_cache_module.KVCache, "append"), (kv_cache_module, "kv_cache_bytes"),
                  (kv_cache_module.KVCache(CONFIG), "length"), (CONFIG, "n_layers"), (CONFIG, "n_kv_heads"),
                  (CONFIG, "head_dim")],
+    "objectives": [(attention_module, "prefix_lm_mask")],
     "quantization-grids": [(quantization_module.QuantScheme(), "qmax"), (quantization_module.QuantScheme(), "bits"),
                            (quantization_module.QuantScheme(), "group_size")],
 }
@@ -182,6 +183,7 @@ QUOTED = {
     "quantization-grids": (quantization_module, ["s = max|w| / qmax", "q = round(w / s)", "z = round(-min / s)",
                                                  "s = (max - min) / (2^bits - 1)", "ŵ = s · (q - z)"]),
     "norm-steps": (blocks_module, ["x * inverse_rms"]),
+    "objectives": (attention_module, ["j <= i", "j < prefix_length"]),
     "gqa-heads": (gqa_module, ["i // (n_heads / n_kv_heads)"]),
 }
 
@@ -245,6 +247,16 @@ def test_the_sliding_window_drawn_is_the_packages_mask():
     blue = sum(1 for el in root.iter(f"{NS}rect") if el.get("fill") == "#0072b2")
     assert blue == int(band.sum()) + 1  # every cell the mask keeps, and the legend's swatch
     assert f"sliding_window_mask({LENGTH}, {WINDOW})" in texts("sliding-window")
+
+
+def test_the_objective_masks_drawn_are_the_packages():
+    from llmscratch.diagrams.objectives import PANELS, WORDS
+    positions = torch.arange(len(WORDS))
+    seen = sum(int(attention_module.prefix_lm_mask(positions, positions, torch.tensor([p])).sum()) for _, p, _ in PANELS)
+    root = ET.fromstring(svg("objectives"))
+    coloured = sum(1 for el in root.iter(f"{NS}rect") if el.get("fill") in ("#0072b2", "#009e73"))
+    assert coloured == seen + 2  # every cell a mask keeps, and the two legend swatches
+    assert texts("objectives").count("MASK") == 2 and "prefix_length" in texts("objectives")
 
 
 def test_the_paged_cache_drawn_is_the_allocators():

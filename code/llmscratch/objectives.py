@@ -57,8 +57,9 @@ from .leaderboard import additive_smoothing, counting_nlls
 from .model import GPT
 from .runtime import eval_mode
 
-__all__ = ["OBJECTIVES", "Objective", "ObjectiveModel", "bigram_blank_nlls", "bigram_continuation_nlls",
-           "bigram_log_probs", "blank_nlls", "continuation_nlls", "mask_tokens", "masked_nlls", "prefix_targets"]
+__all__ = ["OBJECTIVES", "NextTokenView", "Objective", "ObjectiveModel", "bigram_blank_nlls", "bigram_continuation_nlls",
+           "bigram_log_probs", "blank_nlls", "continuation_nlls", "mask_tokens", "masked_nlls", "prefix_targets",
+           "windows"]
 
 OBJECTIVES = ("causal", "prefix", "masked")
 IGNORE = -100  # the target that F.cross_entropy skips
@@ -174,6 +175,49 @@ class ObjectiveModel(nn.Module):
             return self.model(x, targets, prefix_length=lengths)
         inputs, targets = mask_tokens(x, o, self.generator)
         return self.model(inputs, targets, prefix_length=x.shape[1])
+
+
+def windows(stream: torch.Tensor, length: int) -> torch.Tensor:
+    """A token stream cut into consecutive windows of `length` tokens, the remainder dropped: (N, length)."""
+    if length < 2:
+        raise ValueError(f"windows need at least 2 tokens, got length={length}")
+    n = len(stream) // length
+    return stream[: n * length].view(n, length)
+
+
+class NextTokenView(nn.Module):
+    """A trained model seen as a next-token predictor, for `llmscratch.sampling.generate`: ``forward(idx)`` returns logits.
+
+    causal: the model itself. prefix: the first `prefix` ids (the prompt) are read in both
+    directions, the rest left to right. masked: a [MASK] is appended after `idx` and its
+    prediction is the next token; everything is read in both directions, so every step is a full
+    pass (no KV cache can hold keys that change when a token is added), and the window is one
+    shorter to leave room for the [MASK]. [MASK] itself is never predicted.
+    """
+
+    def __init__(self, model: GPT, kind: str, prefix: int = 0, mask_id: int | None = None) -> None:
+        super().__init__()
+        _check_kind(kind, mask_id)
+        self.model, self.kind, self.prefix, self.mask_id = model, kind, prefix, mask_id
+
+    @property
+    def context_length(self) -> int:
+        return self.model.context_length - (1 if self.kind == "masked" else 0)
+
+    def forward(self, idx: torch.Tensor) -> tuple[torch.Tensor, None]:
+        B, T = idx.shape
+        if self.kind == "causal":
+            logits, _ = self.model(idx)
+        elif self.kind == "prefix":
+            logits, _ = self.model(idx, prefix_length=min(self.prefix, T))
+        else:
+            mask = torch.full((B, 1), self.mask_id, dtype=idx.dtype, device=idx.device)
+            logits, _ = self.model(torch.cat([idx, mask], dim=1), prefix_length=T + 1)  # (B, T + 1, V)
+            logits = logits[:, 1:]  # position t + 1 predicts what follows token t; the last is the [MASK]
+        if self.mask_id is not None and self.mask_id < logits.shape[-1]:
+            logits = logits.masked_fill(torch.arange(logits.shape[-1], device=logits.device) == self.mask_id,
+                                        float("-inf"))
+        return logits, None
 
 
 def _token_nlls(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:

@@ -58,6 +58,7 @@ from .heads import draw_attention, draw_multi_head, draw_rope
 from .layers import draw_block, draw_residual_stream
 from .merges import draw_bpe_merge
 from .norms import draw_norm_steps
+from .objectives import draw_objectives
 from .paging import draw_paged_cache
 from .svg import Canvas
 from .windows import draw_sliding_window
@@ -162,6 +163,14 @@ DIAGRAMS: dict[str, Diagram] = {
         "all. Grouped-query with n_kv_heads = 2: heads q0 to q3 share k0, v0 and q4 to q7 share k1, v1. "
         "Multi-query: all eight share one. The cache per token shrinks in proportion to n_kv_heads.",
         "book/part4/gqa.md", draw_gqa),
+    "objectives": Diagram(
+        "Causal, prefix and masked language models: one mask rule, three prefix lengths",
+        "Three panels over the six words To be or not to be. Causal: prefix_length 0, a lower-triangular mask, "
+        "every position predicts the next word. Prefix: prefix_length 3, the first three keys seen by every "
+        "query, only positions from the prefix's last onward predict the next word. Masked: the whole window "
+        "seen by every query, two words replaced by the MASK token, and only those two positions predict the word "
+        "that was there.",
+        "book/part4/objectives.md", draw_objectives),
 }
 
 

@@ -16,7 +16,8 @@ One module per part of the book's ideas: `language_models` (counting, softmax, M
 `tokens` (BPE, embeddings, bits per character), `attention` (attention, heads, positions),
 `blocks` (norms, the block, the GPT), `training` (Part 3), `long_context` (sliding windows, the
 online softmax), `experts` (the mixture-of-experts router), `serving` (speculative decoding),
-`caching` (the KV cache and GQA), `quantization` and `modern` (the modern block's SwiGLU).
+`caching` (the KV cache and GQA), `quantization`, `modern` (the modern block's SwiGLU) and
+`objectives` (the prefix language model's mask).
 Everything is re-exported here.
 
 Left out: grading and scores; the checks are for the learner, not for a teacher.
@@ -31,6 +32,7 @@ from . import (
     language_models,
     long_context,
     modern,
+    objectives,
     quantization,
     quizzes,
     serving,
@@ -45,6 +47,7 @@ from .experts import *  # noqa: F403
 from .language_models import *  # noqa: F403
 from .long_context import *  # noqa: F403
 from .modern import *  # noqa: F403
+from .objectives import *  # noqa: F403
 from .quantization import *  # noqa: F403
 from .quizzes import *  # noqa: F403
 from .serving import *  # noqa: F403
@@ -53,4 +56,4 @@ from .training import *  # noqa: F403
 
 __all__ = [*core.__all__, *quizzes.__all__, *language_models.__all__, *tokens.__all__, *attention.__all__,
            *blocks.__all__, *training.__all__, *long_context.__all__, *experts.__all__, *serving.__all__,
-           *caching.__all__, *quantization.__all__, *modern.__all__]
+           *caching.__all__, *quantization.__all__, *modern.__all__, *objectives.__all__]
