@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from llmscratch import GPT, GPTConfig, generate
-from llmscratch.long_context import length_losses, length_report, peak_memory, sequence_nlls, time_call, with_window
+from llmscratch.long_context import (length_losses, length_report, peak_memory, sequence_nlls, tensor_peak_memory,
+                                     time_call, with_window)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -48,6 +49,33 @@ def test_peak_memory_sees_a_temporary_that_is_freed_before_returning():
     assert 31 * 2**20 < peak < 40 * 2**20
     _, small = peak_memory(lambda: torch.ones(16))
     assert small < 2 * 2**20
+
+
+def test_tensor_peak_memory_counts_what_is_alive_at_once():
+    """The portable count (macOS, Windows): two 4 MiB temporaries alive together, then freed; views are free."""
+    def two_at_once():
+        a = torch.ones(2**20)  # 4 MiB
+        b = a * 2  # another 4 MiB while a lives
+        view = b.view(2, -1).transpose(0, 1)  # a view: no new storage
+        return float(view.sum())
+    result, peak = tensor_peak_memory(two_at_once)
+    assert result == 2.0 * 2**20
+    assert 8 * 2**20 <= peak < 8 * 2**20 + 4096
+    def one_after_another():
+        for _ in range(3):
+            x = torch.ones(2**20)
+            del x
+        return None
+    _, peak = tensor_peak_memory(one_after_another)
+    assert 4 * 2**20 <= peak < 8 * 2**20  # freed tensors are taken off again
+    # Attention's plain form holds (H, T, T) score matrices; the tiled form does not.
+    from llmscratch.attention import scaled_dot_product_attention
+    from llmscratch.tiled_attention import tiled_attention
+    q = k = v = torch.randn(1, 2, 512, 16)
+    _, plain = tensor_peak_memory(lambda: scaled_dot_product_attention(q, k, v, is_causal=True))
+    _, tiled = tensor_peak_memory(lambda: tiled_attention(q, k, v, is_causal=True, block_size=64))
+    matrix = 2 * 512 * 512 * 4
+    assert plain >= matrix and tiled < matrix / 4
 
 
 def test_time_call_is_the_fastest_run():

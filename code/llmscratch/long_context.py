@@ -21,13 +21,18 @@ when freed (glibc would otherwise raise the threshold as it goes, and serve tens
 32 MiB from a heap whose freed pages stay resident). It is the right tool for large tensors
 (megabytes); a few kilobytes of bookkeeping are within its noise.
 
+On macOS and Windows, which have no resettable peak, `peak_memory` counts tensors instead
+(`tensor_peak_memory`): it watches every tensor PyTorch makes inside the call, adds each new
+storage's bytes when it appears and takes them off when it is freed, and reports the highest
+total. That sees what the Python code allocates, not the allocator's rounding nor the scratch
+memory a fused kernel uses inside one operation, so it reads low for fused kernels.
+
     >>> from llmscratch import GPTConfig
     >>> with_window(GPT(GPTConfig(n_layers=1, position="rope")), 8).config.attention_window
     8
 
 Left out: training with a window (here it is only switched on at inference), RoPE rescalings
-(position interpolation, NTK, YaRN) that stretch a model to longer inputs, attention sinks, and
-peak memory on other systems (macOS and Windows raise `RuntimeError`).
+(position interpolation, NTK, YaRN) that stretch a model to longer inputs, and attention sinks.
 
 References: Press et al., "Train Short, Test Long" (ICLR 2022); Beltagy et al., "Longformer"
 (2020); Xiao et al., "Efficient Streaming Language Models with Attention Sinks" (ICLR 2024);
@@ -41,6 +46,7 @@ import math
 import re
 import sys
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -48,12 +54,15 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 from .evaluation import position_losses
 from .model import GPT
 from .runtime import eval_mode
 
-__all__ = ["char_lengths", "length_losses", "length_report", "peak_memory", "sequence_nlls", "time_call", "with_window"]
+__all__ = ["char_lengths", "length_losses", "length_report", "peak_memory", "sequence_nlls",
+           "tensor_peak_memory", "time_call", "with_window"]
 
 
 def with_window(model: GPT, window: int | None) -> GPT:
@@ -82,13 +91,14 @@ def _status_bytes(key: str) -> int:
 
 
 def peak_memory(fn: Callable[[], Any]) -> tuple[Any, int]:
-    """Run ``fn()``; return its result and the peak memory it added, in bytes (Linux only; see the module docstring).
+    """Run ``fn()``; return its result and the peak memory it added, in bytes (see the module docstring).
 
-    The result is returned, so the caller decides what stays alive: a tensor returned by `fn`
-    counts in the peak, as it must.
+    On Linux the operating system's count; elsewhere `tensor_peak_memory`. The result is
+    returned, so the caller decides what stays alive: a tensor returned by `fn` counts in the
+    peak, as it must.
     """
     if not sys.platform.startswith("linux"):
-        raise RuntimeError(f"peak_memory reads Linux's /proc/self; this is {sys.platform}")
+        return tensor_peak_memory(fn)
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)  # large blocks: mapped on malloc, unmapped on free
@@ -99,6 +109,43 @@ def peak_memory(fn: Callable[[], Any]) -> tuple[Any, int]:
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak to the current resident size
     result = fn()
     return result, max(0, _status_bytes("VmHWM") - before)
+
+
+class _TensorBytes(TorchDispatchMode):
+    """Counts the bytes of the storages that operations create while it is active, until each is freed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live: dict[int, int] = {}  # storage address -> bytes
+        self.current = self.peak = 0
+
+    def _free(self, address: int) -> None:
+        self.current -= self.live.pop(address, 0)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+        out = func(*args, **(kwargs or {}))
+        for t in tree_leaves(out):
+            if isinstance(t, torch.Tensor) and t.device.type == "cpu":
+                storage = t.untyped_storage()
+                address = storage.data_ptr()
+                if address and address not in self.live:  # a new storage, not a view of one already counted
+                    self.live[address] = storage.nbytes()
+                    self.current += storage.nbytes()
+                    self.peak = max(self.peak, self.current)
+                    # Freed when the last tensor that holds the storage goes: track the storage's owner.
+                    weakref.finalize(t._base if t._base is not None else t, self._free, address)
+        return out
+
+
+def tensor_peak_memory(fn: Callable[[], Any]) -> tuple[Any, int]:
+    """Run ``fn()``; return its result and the peak bytes of the tensors it created and had alive at once.
+
+    Portable (no operating-system counters): every operation's new output storage is counted
+    until it is freed. Blind to memory a single fused operation uses inside itself.
+    """
+    with _TensorBytes() as counter:
+        result = fn()
+    return result, counter.peak
 
 
 def time_call(fn: Callable[[], Any], repeats: int = 3) -> float:
