@@ -302,3 +302,29 @@ def test_sweep_script_trains_a_named_extra_row_with_its_own_steps(tmp_path, monk
     assert row["curves"][0]["step"] == [0, 2, 3]
     with pytest.raises(SystemExit, match="no row named"):
         sweep.main(["--only", "span corruption", "--out", str(out)])
+
+
+def test_an_interrupted_objective_run_resumes_exactly(tmp_path):
+    from llmscratch.datasets import TextBatches
+    from llmscratch.training import TrainConfig, train
+
+    stream = torch.randint(0, 8, (600,), generator=torch.Generator().manual_seed(14))
+    batches = TextBatches({"train": stream[:500], "val": stream[500:]}, 8, every_position=True)
+    cfg = TrainConfig(steps=6, batch_size=4, warmup_steps=1, eval_interval=3, eval_batches=1)
+
+    def run(stop_after=None, resume=False, model=None):
+        if model is None:
+            torch.manual_seed(0)
+            model = ObjectiveModel(GPT(replace(SMALL, vocab_size=9)), Objective("masked", mask_id=MASK), seed=5)
+        train(model, batches, cfg, checkpoint=tmp_path / "run.pt", stop_after=stop_after, resume=resume,
+              progress=False)
+        return model
+
+    whole = run()
+    (tmp_path / "run.pt").unlink()
+    run(stop_after=3)
+    torch.manual_seed(0)
+    fresh = ObjectiveModel(GPT(replace(SMALL, vocab_size=9)), Objective("masked", mask_id=MASK), seed=99)
+    resumed = run(resume=True, model=fresh)  # its generator's state comes from the checkpoint, not its seed
+    for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)

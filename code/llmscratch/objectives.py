@@ -20,7 +20,7 @@ may look at and what it is asked to predict:
 The attention masks are one rule, `llmscratch.attention.prefix_lm_mask`, with a prefix of 0
 (causal), a random length (prefix) or the whole sequence (masked). `ObjectiveModel` wraps a GPT
 so that ``model(x, y)`` returns the objective's loss, and `llmscratch.training.train` trains it
-unchanged. The masked model needs one token the data never uses: ``mask_id``, by default 512,
+unchanged, and a checkpointed run resumes exactly (its generator is saved with the run). The masked model needs one token the data never uses: ``mask_id``, by default 512,
 one past the course tokenizer's vocabulary, so the models here have ``vocab_size = 513``.
 
 **What each can do, measured** (`continuation_nlls`, `blank_nlls`, `masked_nlls`):

@@ -250,14 +250,21 @@ def train(
     history, start, best = History(), 0, None
     path = Path(checkpoint) if checkpoint is not None else None
     run = {"model": model, "optimizer": optimizer, "train_config": asdict(cfg), "batch_rng": generator}
+    # A model that draws its own random numbers (an objectives.ObjectiveModel masking tokens) keeps
+    # them in a `generator`; it is saved and restored with the run, so that a resumed run is exact.
+    model_rng = getattr(model, "generator", None)
+    model_rng = model_rng if isinstance(model_rng, torch.Generator) else None
     if resume:
         start, saved, extras = restore_checkpoint(path, **run)
         history, best = History(**saved), extras.get("best")
         if scaler is not None and "scaler" in extras:
             scaler.load_state_dict(extras["scaler"])
+        if model_rng is not None and "model_rng" in extras:
+            model_rng.set_state(extras["model_rng"])
 
     def save(step: int) -> None:
-        extras = {"best": best, **({"scaler": scaler.state_dict()} if scaler is not None else {})}
+        extras = {"best": best, **({"scaler": scaler.state_dict()} if scaler is not None else {}),
+                  **({"model_rng": model_rng.get_state()} if model_rng is not None else {})}
         save_checkpoint(path, step=step, history=asdict(history), extras=extras, **run)
     end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
     model.train()
