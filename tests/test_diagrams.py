@@ -252,7 +252,8 @@ def test_the_sliding_window_drawn_is_the_packages_mask():
 def test_the_objective_masks_drawn_are_the_packages():
     from llmscratch.diagrams.objectives import PANELS, WORDS
     positions = torch.arange(len(WORDS))
-    seen = sum(int(attention_module.prefix_lm_mask(positions, positions, torch.tensor([p])).sum()) for _, p, _ in PANELS)
+    mask = attention_module.prefix_lm_mask
+    seen = sum(int(mask(positions, positions, torch.tensor([p])).sum()) for _, p, _ in PANELS)
     root = ET.fromstring(svg("objectives"))
     coloured = sum(1 for el in root.iter(f"{NS}rect") if el.get("fill") in ("#0072b2", "#009e73"))
     assert coloured == seen + 2  # every cell a mask keeps, and the two legend swatches

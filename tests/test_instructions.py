@@ -3,8 +3,20 @@
 import pytest
 import torch
 
-from llmscratch.instructions import (END, EXACT_TASKS, TASKS, Example, encode_example, exact_match, leakage_report,
-                                     make_instructions, parse_speeches, sft_targets, split_example, task_counts)
+from llmscratch.instructions import (
+    END,
+    EXACT_TASKS,
+    TASKS,
+    Example,
+    encode_example,
+    exact_match,
+    leakage_report,
+    make_instructions,
+    parse_speeches,
+    sft_targets,
+    split_example,
+    task_counts,
+)
 
 SPEAKERS = ["First Citizen", "MENENIUS", "All", "Second Citizen", "CORIOLANUS"]
 WORDS = ("hungry corn dear city senate people tribune noble wars patience honour country gods mother wife "

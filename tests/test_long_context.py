@@ -9,8 +9,15 @@ import pytest
 import torch
 
 from llmscratch import GPT, GPTConfig, generate
-from llmscratch.long_context import (length_losses, length_report, peak_memory, sequence_nlls, tensor_peak_memory,
-                                     time_call, with_window)
+from llmscratch.long_context import (
+    length_losses,
+    length_report,
+    peak_memory,
+    sequence_nlls,
+    tensor_peak_memory,
+    time_call,
+    with_window,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -15,8 +15,19 @@ import torch
 from llmscratch import GPT, GPTConfig
 from llmscratch.attention import causal_mask, prefix_lm_mask
 from llmscratch.kv_cache import KVCache
-from llmscratch.objectives import (IGNORE, NextTokenView, Objective, ObjectiveModel, bigram_blank_nlls, bigram_continuation_nlls,
-                                   blank_nlls, continuation_nlls, mask_tokens, masked_nlls, prefix_targets)
+from llmscratch.objectives import (
+    IGNORE,
+    NextTokenView,
+    Objective,
+    ObjectiveModel,
+    bigram_blank_nlls,
+    bigram_continuation_nlls,
+    blank_nlls,
+    continuation_nlls,
+    mask_tokens,
+    masked_nlls,
+    prefix_targets,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -236,7 +247,8 @@ def test_sweep_script_on_two_steps(tmp_path, monkeypatch):
                                                            eval_batches=1))
     g = torch.Generator().manual_seed(0)
     splits = {name: torch.randint(0, 8, (400,), generator=g) for name in ("train", "val", "test")}
-    monkeypatch.setattr(sweep, "shakespeare_bpe_splits", lambda: (None, splits, {"train": 800, "val": 800, "test": 800}))
+    chars = {"train": 800, "val": 800, "test": 800}
+    monkeypatch.setattr(sweep, "shakespeare_bpe_splits", lambda: (None, splits, chars))
     monkeypatch.setattr("llmscratch.comparisons.protocol_stride", lambda length: length)
     out = tmp_path / "objectives.json"
     assert sweep.main(["--seeds", "42", "43", "--out", str(out), "--no-progress"]) == 0
@@ -294,7 +306,8 @@ def test_sweep_script_trains_a_named_extra_row_with_its_own_steps(tmp_path, monk
                                                            eval_batches=1))
     g = torch.Generator().manual_seed(0)
     splits = {name: torch.randint(0, 8, (400,), generator=g) for name in ("train", "val", "test")}
-    monkeypatch.setattr(sweep, "shakespeare_bpe_splits", lambda: (None, splits, {"train": 800, "val": 800, "test": 800}))
+    chars = {"train": 800, "val": 800, "test": 800}
+    monkeypatch.setattr(sweep, "shakespeare_bpe_splits", lambda: (None, splits, chars))
     out = tmp_path / "longer.json"
     assert sweep.main(["--seeds", "1", "--only", "masked, longer", "--out", str(out), "--no-progress"]) == 0
     (row,) = json.loads(out.read_text())["rows"]

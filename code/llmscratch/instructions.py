@@ -48,7 +48,8 @@ from dataclasses import dataclass
 import torch
 
 __all__ = ["END", "EXACT_TASKS", "Example", "FORMAL_TASKS", "SHAKESPEARE_TASKS", "Speech", "TASKS", "encode_example",
-           "exact_match", "leakage_report", "make_instructions", "parse_speeches", "sft_targets", "split_example", "task_counts"]
+           "exact_match", "leakage_report", "make_instructions", "parse_speeches", "sft_targets", "split_example",
+           "task_counts"]
 
 END = "<|endoftext|>"
 INSTRUCTION_HEADER = "### Instruction:\n"

@@ -20,7 +20,8 @@ may look at and what it is asked to predict:
 The attention masks are one rule, `llmscratch.attention.prefix_lm_mask`, with a prefix of 0
 (causal), a random length (prefix) or the whole sequence (masked). `ObjectiveModel` wraps a GPT
 so that ``model(x, y)`` returns the objective's loss, and `llmscratch.training.train` trains it
-unchanged, and a checkpointed run resumes exactly (its generator is saved with the run). The masked model needs one token the data never uses: ``mask_id``, by default 512,
+unchanged, and a checkpointed run resumes exactly (its generator is saved with the run).
+The masked model needs one token the data never uses: ``mask_id``, by default 512,
 one past the course tokenizer's vocabulary, so the models here have ``vocab_size = 513``.
 
 **What each can do, measured** (`continuation_nlls`, `blank_nlls`, `masked_nlls`):
@@ -57,9 +58,9 @@ from .leaderboard import additive_smoothing, counting_nlls
 from .model import GPT
 from .runtime import eval_mode
 
-__all__ = ["OBJECTIVES", "NextTokenView", "Objective", "ObjectiveModel", "bigram_blank_nlls", "bigram_continuation_nlls",
-           "bigram_log_probs", "blank_nlls", "continuation_nlls", "mask_tokens", "masked_nlls", "prefix_targets",
-           "windows"]
+__all__ = ["OBJECTIVES", "NextTokenView", "Objective", "ObjectiveModel", "bigram_blank_nlls",
+           "bigram_continuation_nlls", "bigram_log_probs", "blank_nlls", "continuation_nlls", "mask_tokens",
+           "masked_nlls", "prefix_targets", "windows"]
 
 OBJECTIVES = ("causal", "prefix", "masked")
 IGNORE = -100  # the target that F.cross_entropy skips
@@ -186,7 +187,7 @@ def windows(stream: torch.Tensor, length: int) -> torch.Tensor:
 
 
 class NextTokenView(nn.Module):
-    """A trained model seen as a next-token predictor, for `llmscratch.sampling.generate`: ``forward(idx)`` returns logits.
+    """A trained model as a next-token predictor for `llmscratch.sampling.generate`: ``forward(idx)`` returns logits.
 
     causal: the model itself. prefix: the first `prefix` ids (the prompt) are read in both
     directions, the rest left to right. masked: a [MASK] is appended after `idx` and its
@@ -228,7 +229,7 @@ def _token_nlls(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def continuation_nlls(model: GPT, kind: str, windows: torch.Tensor, start: int,
                       mask_id: int | None = None) -> torch.Tensor:
-    """The loss (nats) of tokens ``start .. T-1`` of each window (N, T), each given all tokens before it: (N, T - start).
+    """The loss (nats) of tokens ``start .. T-1`` of each window (N, T), each from all tokens before it: (N, T - start).
 
     causal: one pass. prefix: one pass with the first `start` tokens as the prefix. masked: for every
     target position j, the tokens before j followed by [MASK] (`mask_id`), read in both directions:
@@ -276,7 +277,8 @@ def blank_nlls(model: GPT, kind: str, windows: torch.Tensor, position: int, mask
             filled = window.repeat(V, 1)  # (V, T): one copy per candidate
             filled[:, position] = torch.arange(V)
             logits, _ = model(filled, prefix_length=position if kind == "prefix" else None)  # (V, T, V')
-            scores = -_token_nlls(logits[:, position - 1:-1], filled[:, position:]).sum(dim=1)  # (V,): log p(blank..end)
+            # (V,): log p(tokens from the blank to the end | the tokens before the blank)
+            scores = -_token_nlls(logits[:, position - 1:-1], filled[:, position:]).sum(dim=1)
             out.append(torch.logsumexp(scores, 0) - scores[window[position]])
         return torch.stack(out)
 
@@ -284,7 +286,7 @@ def blank_nlls(model: GPT, kind: str, windows: torch.Tensor, position: int, mask
 @torch.no_grad()
 def masked_nlls(model: GPT, windows: torch.Tensor, rate: float, mask_id: int,
                 generator: torch.Generator | None = None) -> torch.Tensor:
-    """A masked model's loss (nats) at a share `rate` of positions, all replaced by [MASK]: one value per chosen position."""
+    """A masked model's loss (nats) at a share `rate` of positions, all set to [MASK]: one value per chosen position."""
     objective = Objective("masked", mask_rate=rate, mask_id=mask_id, random_share=0.0, keep_share=0.0)
     inputs, targets = mask_tokens(windows, objective, generator)
     with eval_mode(model):
@@ -301,12 +303,12 @@ def bigram_log_probs(train_ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
 
 
 def bigram_continuation_nlls(log_probs: torch.Tensor, windows: torch.Tensor, start: int) -> torch.Tensor:
-    """The bigram's loss (nats) of tokens ``start .. T-1`` of each window, from the token before each: (N, T - start)."""
+    """The bigram's loss (nats) of tokens ``start .. T-1`` of each window, each from the one before: (N, T - start)."""
     return -log_probs[windows[:, start - 1:-1], windows[:, start:]]
 
 
 def bigram_blank_nlls(log_probs: torch.Tensor, windows: torch.Tensor, position: int) -> torch.Tensor:
-    """The bigram's loss (nats) of a blank at `position`, from both neighbours: p(v | left) p(right | v), normalised: (N,)."""
+    """The bigram's loss (nats) of a blank at `position`, from its neighbours: p(v | left) p(right | v), normalised."""
     if not 1 <= position < windows.shape[1] - 1:
         raise ValueError(f"a blank needs a token on each side: position between 1 and {windows.shape[1] - 2}, "
                          f"got {position}")

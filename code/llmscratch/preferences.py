@@ -62,13 +62,15 @@ def dpo_loss(
 
     All four inputs are (B,) summed response log-probabilities (`response_logprobs`).
 
-    >>> loss, c, r = dpo_loss(torch.tensor([-1.0]), torch.tensor([-3.0]), torch.tensor([-2.0]), torch.tensor([-2.0]), 0.5)
+    >>> t = torch.tensor
+    >>> loss, c, r = dpo_loss(t([-1.0]), t([-3.0]), t([-2.0]), t([-2.0]), 0.5)
     >>> round(loss.item(), 4), c.tolist(), r.tolist()   # -log sigmoid(0.5 * ((-1 + 2) - (-3 + 2))) = -log sigmoid(1)
     (0.3133, [0.5], [-0.5])
     """
     if not isinstance(beta, (int, float)) or isinstance(beta, bool) or not beta > 0:
         raise ValueError(f"beta must be a positive number, got {beta!r}")
-    shapes = {tuple(t.shape) for t in (policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)}
+    logps = (policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)
+    shapes = {tuple(t.shape) for t in logps}
     if len(shapes) != 1 or len(next(iter(shapes))) != 1:
         raise ValueError(f"the four log-probabilities must be (batch,) tensors of one shape, got {sorted(shapes)}")
     chosen_logratio = policy_chosen_logps - ref_chosen_logps

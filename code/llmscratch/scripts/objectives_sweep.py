@@ -46,8 +46,16 @@ from ..datasets import TextBatches
 from ..experiments import shakespeare_bpe_splits
 from ..fileio import atomic_path
 from ..model import GPT
-from ..objectives import (Objective, ObjectiveModel, bigram_blank_nlls, bigram_continuation_nlls, bigram_log_probs,
-                          blank_nlls, continuation_nlls, masked_nlls)
+from ..objectives import (
+    Objective,
+    ObjectiveModel,
+    bigram_blank_nlls,
+    bigram_continuation_nlls,
+    bigram_log_probs,
+    blank_nlls,
+    continuation_nlls,
+    masked_nlls,
+)
 from ..objectives import windows as cut_windows
 from ..training import TrainConfig, train
 from .cli import commit_result, default_out, map_jobs, script_parser, start
