@@ -1,0 +1,91 @@
+"""llmscratch.lora: adapters start as the identity, merge to the same outputs, train alone, and refuse bad ranks."""
+
+import pytest
+import torch
+import torch.nn as nn
+
+from llmscratch import GPT, GPTConfig
+from llmscratch.lora import LoRALinear, add_lora, lora_parameters, merge_lora, trainable_share, unmerge_lora
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+CONFIG = GPTConfig(vocab_size=20, context_length=8, d_model=16, n_layers=2, n_heads=2)
+
+
+def model_with_adapters(rank=4, seed=0):
+    torch.manual_seed(seed)
+    model = GPT(CONFIG).eval()
+    names = add_lora(model, rank)
+    for p in lora_parameters(model):  # a trained-looking, non-zero update
+        nn.init.normal_(p, std=0.1)
+    return model, names
+
+
+def test_a_fresh_adapter_changes_nothing():
+    torch.manual_seed(0)
+    model = GPT(CONFIG).eval()
+    x = torch.randint(0, 20, (2, 8))
+    before = model(x)[0]
+    add_lora(model, rank=2)
+    assert torch.equal(model(x)[0], before)  # B starts at zero
+
+
+def test_merged_weights_give_the_adapter_form_outputs_and_unmerge_restores():
+    model, names = model_with_adapters()
+    assert len(names) == CONFIG.n_layers * 4  # qkv, proj, up, down in each block
+    x = torch.randint(0, 20, (2, 8))
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        adapter_form = model(x)[0]
+        merge_lora(model)
+        merged = model(x)[0]
+        unmerge_lora(model)
+        again = model(x)[0]
+    assert torch.allclose(merged, adapter_form, atol=1e-5)
+    assert torch.allclose(again, adapter_form, atol=1e-5)
+    for k, v in model.state_dict().items():
+        assert torch.allclose(v, weights[k], atol=1e-6), k
+    layer = model.blocks[0].attention.qkv
+    merge_lora(model)
+    merge_lora(model)  # merging twice adds the update once
+    assert torch.allclose(layer.base.weight, weights["blocks.0.attention.qkv.base.weight"] + layer.delta(), atol=1e-6)
+
+
+def test_only_adapter_parameters_change_in_training():
+    from llmscratch.datasets import TextBatches
+    from llmscratch.training import TrainConfig, train
+
+    model, _ = model_with_adapters()
+    frozen = {k: v.clone() for k, v in model.named_parameters() if "lora_" not in k}
+    adapters = {k: v.clone() for k, v in model.named_parameters() if "lora_" in k}
+    stream = torch.randint(0, 20, (400,), generator=torch.Generator().manual_seed(1))
+    batches = TextBatches({"train": stream[:300], "val": stream[300:]}, 8, every_position=True)
+    train(model, batches, TrainConfig(steps=3, batch_size=4, warmup_steps=1, eval_interval=3, eval_batches=1),
+          progress=False)
+    for k, v in model.named_parameters():
+        if k in frozen:
+            assert torch.equal(v, frozen[k]), k
+        else:
+            assert not torch.equal(v, adapters[k]), k
+
+
+def test_trainable_share_is_the_adapters_count():
+    model, _ = model_with_adapters(rank=2)
+    d, f, r = CONFIG.d_model, CONFIG.ff_dim, 2
+    per_block = (d + 3 * d) * r + (d + d) * r + (d + f) * r + (f + d) * r  # qkv, proj, up, down: (in + out) * rank
+    adapters = CONFIG.n_layers * per_block
+    assert sum(p.numel() for p in lora_parameters(model)) == adapters
+    assert abs(trainable_share(model) - adapters / sum(p.numel() for p in model.parameters())) < 1e-12
+
+
+@pytest.mark.parametrize("rank", [0, -1, 17, 2.0, True])
+def test_bad_ranks_are_refused(rank):
+    with pytest.raises(ValueError, match="rank must be an integer from 1 to min"):
+        LoRALinear(nn.Linear(16, 48), rank)
+
+
+def test_other_bad_inputs():
+    with pytest.raises(TypeError, match="wraps an nn.Linear"):
+        LoRALinear(nn.Conv1d(2, 2, 1), 1)
+    with pytest.raises(ValueError, match="no nn.Linear named"):
+        add_lora(GPT(CONFIG), 2, targets=("nothing",))
