@@ -1,0 +1,115 @@
+"""Instruction tuning: batches of examples with the prompt masked out, and the evaluation on held-out instructions.
+
+    batches = InstructionBatches({"train": train_examples, "val": val_examples}, tokenizer, context_length=256)
+    train(model, batches, TrainConfig(learning_rate=3e-4, ...))      # the ordinary training loop
+    report = evaluate_instructions(model, tokenizer, val_examples)    # exact match per task, format, stopping
+
+`InstructionBatches` returns ``(x, y)`` like every batcher of the course, so `train` needs no
+change: each row is one example (`llmscratch.instructions.encode_example`), padded on the right
+with the end-of-text token to the longest row of the batch, and its targets are -100 on the
+padding and, with ``mask_prompt=True``, on the prompt. A padded row is the same sequence with
+more tokens after it; a causal model's outputs at the real positions cannot see them, so the
+padding changes nothing but the time.
+
+`evaluate_instructions` generates a response to each prompt (greedy by default, stopping at the
+end-of-text token) and reports, per task and overall:
+
+- ``exact``: the share of answers equal to the expected response (`instructions.exact_match`), for
+  the tasks that have one right answer;
+- ``format``: the share of answers that are well-formed: the model stopped within the budget,
+  said something, and did not start a new ``###`` section;
+- ``stopped``: the share that ended with the end-of-text token within the budget.
+
+Left out: packing several examples into one row, and chat templates with roles.
+
+References: Wei et al., "Finetuned Language Models Are Zero-Shot Learners" (ICLR 2022); Ouyang et
+al., "Training language models to follow instructions with human feedback" (NeurIPS 2022).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from .instructions import END, EXACT_TASKS, TASKS, Example, encode_example, exact_match
+from .runtime import eval_mode
+from .sampling import generate_batch
+
+__all__ = ["InstructionBatches", "evaluate_instructions", "generate_responses"]
+
+IGNORE = -100
+
+
+class InstructionBatches:
+    """Random batches of encoded examples per split: ``batches(split, batch_size, generator) -> (x, y)``."""
+
+    def __init__(self, splits: Mapping[str, Sequence[Example]], tokenizer: Any, context_length: int,
+                 mask_prompt: bool = True) -> None:
+        self.end_id = tokenizer.special_tokens.get(END) if hasattr(tokenizer, "special_tokens") else None
+        if self.end_id is None:
+            raise ValueError(f"the tokenizer has no {END} token")
+        self.mask_prompt = mask_prompt
+        self.splits: dict[str, list[tuple[list[int], int]]] = {}
+        for name, examples in splits.items():
+            if not examples:
+                raise ValueError(f"split {name!r} has no examples")
+            # encode_example raises for an example longer than the context
+            self.splits[name] = [encode_example(e, tokenizer, context_length + 1) for e in examples]
+
+    def __call__(self, split: str, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        if split not in self.splits:
+            raise KeyError(f"no split {split!r}; have {sorted(self.splits)}")
+        pool = self.splits[split]
+        rows = torch.randint(len(pool), (batch_size,), generator=generator).tolist()
+        width = max(len(pool[r][0]) for r in rows) - 1  # inputs drop the last token, targets the first
+        x = torch.full((batch_size, width), self.end_id, dtype=torch.long)
+        y = torch.full((batch_size, width), IGNORE, dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids, prompt_length = pool[r]
+            n = len(ids) - 1
+            x[i, :n] = torch.tensor(ids[:-1])
+            y[i, :n] = torch.tensor(ids[1:])
+            if self.mask_prompt:
+                y[i, : prompt_length - 1] = IGNORE  # position i predicts token i + 1: the prompt's tokens get no loss
+        return x, y
+
+
+def generate_responses(model: torch.nn.Module, tokenizer: Any, examples: Sequence[Example], max_new_tokens: int = 48,
+                       **options: Any) -> list[tuple[str, bool]]:
+    """Each example's generated response and whether it ended with the end-of-text token within `max_new_tokens`.
+
+    Greedy unless `options` (those of `sampling.generate`) say otherwise.
+    """
+    end_id = tokenizer.special_tokens[END]
+    options = {"temperature": 0.0, **options}
+    prompts = [tokenizer.encode(e.prompt()) for e in examples]
+    with eval_mode(model):
+        new = generate_batch(model, prompts, max_new_tokens + 1, stop_id=end_id, **options)
+    # A row that stopped is shorter than the budget: generate leaves the stop token out.
+    return [(tokenizer.decode(ids), len(ids) <= max_new_tokens) for ids in new]
+
+
+def evaluate_instructions(model: torch.nn.Module, tokenizer: Any, examples: Sequence[Example],
+                          max_new_tokens: int = 48, **options: Any) -> dict[str, Any]:
+    """Exact match, format adherence and stopping, overall and per task, plus every response (see the module)."""
+    answers = generate_responses(model, tokenizer, examples, max_new_tokens, **options)
+    per_task: dict[str, dict[str, list[bool]]] = {t: {"exact": [], "format": [], "stopped": []} for t in TASKS}
+    for example, (text, stopped) in zip(examples, answers):
+        scores = per_task[example.task]
+        scores["stopped"].append(stopped)
+        scores["format"].append(stopped and bool(text.strip()) and "###" not in text)
+        if example.task in EXACT_TASKS:
+            scores["exact"].append(stopped and exact_match(text, example))
+
+    def share(values: list[bool]) -> float | None:
+        return sum(values) / len(values) if values else None
+
+    report: dict[str, Any] = {
+        "tasks": {t: {k: share(v) for k, v in s.items()} for t, s in per_task.items() if s["stopped"]},
+        "responses": [text for text, _ in answers],
+    }
+    for key in ("exact", "format", "stopped"):
+        report[key] = share([v for s in per_task.values() for v in s[key]])
+    return report

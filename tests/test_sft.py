@@ -1,0 +1,98 @@
+"""llmscratch.sft: padded, prompt-masked batches that train() takes as they are, and the instruction evaluation."""
+
+import pytest
+import torch
+
+from llmscratch import GPT, GPTConfig
+from llmscratch.instructions import END, Example
+from llmscratch.sft import InstructionBatches, evaluate_instructions, generate_responses
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+class Chars:
+    """A tokenizer of bytes 0..126 plus the end token 127."""
+
+    special_tokens = {END: 127}
+
+    def encode(self, text):
+        return [ord(c) for c in text]
+
+    def decode(self, ids):
+        return "".join(chr(i) if i < 127 else END for i in ids)
+
+
+EXAMPLES = [Example("arithmetic", "What is 2 + 2?", "4"), Example("reverse", "Reverse the letters of: ab", "ba"),
+            Example("copy", "Copy exactly: a longer phrase", "a longer phrase")]
+
+
+def test_batches_pad_with_the_end_token_and_mask_prompt_and_padding():
+    batches = InstructionBatches({"train": EXAMPLES}, Chars(), context_length=128)
+    x, y = batches("train", 16, torch.Generator().manual_seed(0))
+    assert x.shape == y.shape and x.shape[1] == max(len(e.text()) - len(END) + 1 for e in EXAMPLES) - 1
+    for row_x, row_y in zip(x, y):
+        text = "".join(chr(int(i)) for i in row_x if i < 127)
+        example = next(e for e in EXAMPLES if text.startswith(e.prompt()))
+        scored = row_y[row_y != -100].tolist()
+        assert scored == [ord(c) for c in example.response] + [127]  # the response and its end token, nothing else
+    unmasked = InstructionBatches({"train": EXAMPLES}, Chars(), context_length=128, mask_prompt=False)
+    _, y_all = unmasked("train", 16, torch.Generator().manual_seed(0))
+    assert (y_all != -100).sum() > (y != -100).sum()
+
+
+def test_padding_does_not_change_a_causal_models_real_positions():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=128, context_length=96, d_model=16, n_layers=1, n_heads=2, position="rope")).eval()
+    batches = InstructionBatches({"train": EXAMPLES}, Chars(), context_length=96)
+    x, y = batches("train", 8, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        logits, _ = model(x)
+        for i in range(len(x)):
+            n = int((y[i] != -100).nonzero().max()) + 1  # the real length of this row
+            alone, _ = model(x[i:i + 1, :n])
+            assert torch.allclose(logits[i, :n], alone[0], atol=1e-5)
+
+
+def test_refusals():
+    with pytest.raises(ValueError, match="longer than the context"):
+        InstructionBatches({"train": EXAMPLES}, Chars(), context_length=20)
+    with pytest.raises(ValueError, match="no examples"):
+        InstructionBatches({"train": []}, Chars(), context_length=64)
+    no_end = Chars()
+    no_end.special_tokens = {}
+    with pytest.raises(ValueError, match="no <\\|endoftext\\|> token"):
+        InstructionBatches({"train": EXAMPLES}, no_end, context_length=64)
+
+
+class Scripted(torch.nn.Module):
+    """Writes a fixed reply for each prompt (keyed by its length), then the end token if `stop`."""
+
+    context_length = 256
+
+    def __init__(self, replies, stop=True):
+        super().__init__()
+        self.replies, self.stop = replies, stop
+
+    def forward(self, idx):
+        out = torch.zeros(idx.shape[0], idx.shape[1], 128)
+        for b, row in enumerate(idx.tolist()):
+            text = "".join(chr(i) for i in row if i < 127)
+            prompt_end = text.index("### Response:\n") + len("### Response:\n")
+            written = text[prompt_end:]
+            reply = self.replies[text[:prompt_end]]
+            nxt = ord(reply[len(written)]) if len(written) < len(reply) else (127 if self.stop else ord(" "))
+            out[b, -1, nxt] = 50.0
+        return out, None
+
+
+def test_evaluation_scores_exact_format_and_stopping():
+    replies = {EXAMPLES[0].prompt(): "4", EXAMPLES[1].prompt(): "ab", EXAMPLES[2].prompt(): "### oops"}
+    report = evaluate_instructions(Scripted(replies), Chars(), EXAMPLES, max_new_tokens=20)
+    assert report["responses"] == ["4", "ab", "### oops"]
+    assert report["stopped"] == 1.0 and report["format"] == 2 / 3 and report["exact"] == 1 / 3
+    assert report["tasks"]["arithmetic"] == {"exact": 1.0, "format": 1.0, "stopped": 1.0}
+    assert report["tasks"]["copy"]["format"] == 0.0
+    rambling = evaluate_instructions(Scripted(replies, stop=False), Chars(), EXAMPLES, max_new_tokens=20)
+    assert rambling["stopped"] == 0.0 and rambling["exact"] == 0.0 and rambling["format"] == 0.0
+    answers = generate_responses(Scripted(replies), Chars(), EXAMPLES[:1], max_new_tokens=1)
+    assert answers == [("4", True)]  # one token of answer, then the end token: within a budget of one
