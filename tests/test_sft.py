@@ -96,3 +96,38 @@ def test_evaluation_scores_exact_format_and_stopping():
     assert rambling["stopped"] == 0.0 and rambling["exact"] == 0.0 and rambling["format"] == 0.0
     answers = generate_responses(Scripted(replies), Chars(), EXAMPLES[:1], max_new_tokens=1)
     assert answers == [("4", True)]  # one token of answer, then the end token: within a budget of one
+
+
+def test_sft_script_on_two_steps(tmp_path, monkeypatch):
+    import json
+
+    from llmscratch.scripts import sft_course
+    from llmscratch.training import TrainConfig
+
+    config = GPTConfig(vocab_size=128, context_length=96, d_model=16, n_layers=1, n_heads=2, position="rope")
+
+    def tiny_course_model(verify=True):
+        torch.manual_seed(0)
+        return GPT(config).eval(), Chars()
+
+    examples = {"train": EXAMPLES * 3, "val": EXAMPLES}
+    g = torch.Generator().manual_seed(0)
+    splits = {name: torch.randint(0, 127, (300,), generator=g) for name in ("train", "val", "test")}
+    monkeypatch.setattr(sft_course, "load_course_model", tiny_course_model)
+    monkeypatch.setattr(sft_course, "make_instructions", lambda text: examples)
+    monkeypatch.setattr(sft_course, "load_text", lambda name: "")
+    monkeypatch.setattr(sft_course, "shakespeare_bpe_splits", lambda: (None, splits, {}))
+    monkeypatch.setattr(sft_course, "rung_loss", lambda model, splits: 1.5)
+    monkeypatch.setattr(sft_course, "MAX_NEW_TOKENS", 4)
+    monkeypatch.setattr(sft_course, "SFT_TRAIN", TrainConfig(steps=2, batch_size=2, warmup_steps=1, eval_interval=2,
+                                                             eval_batches=1))
+    out = tmp_path / "sft.json"
+    assert sft_course.main(["--seeds", "1", "2", "--out", str(out), "--no-progress"]) == 0
+    result = json.loads(out.read_text())
+    masked, whole = result["rows"]
+    assert masked["mask_prompt"] and not whole["mask_prompt"] and masked["seeds"] == [1, 2]
+    assert len(masked["exact"]) == 2 and masked["shakespeare_val"] == [1.5, 1.5]
+    assert result["course_model"]["stopped"] is not None and set(masked["shown"]) >= {"arithmetic", "copy"}
+    saved = torch.load(out.with_suffix(".pt"), weights_only=True)
+    model = GPT(GPTConfig(**saved["model_config"]))
+    model.load_state_dict({k: v.float() for k, v in saved["model"].items()})
