@@ -5,7 +5,7 @@
 
 Every run starts from the committed course model (`llmscratch.course`), fine-tunes it on the
 training examples of `llmscratch.instructions.make_instructions` (seed 0) with `SFT_TRAIN` (a
-tenth of the pretraining learning rate, about four passes over the examples), once with the loss
+tenth of the pretraining learning rate, about two passes over the examples), once with the loss
 on the responses only and once on the whole text (the ablation), and is scored on the held-out
 examples by `llmscratch.sft.evaluate_instructions` (greedy, at most `MAX_NEW_TOKENS` tokens):
 exact match per task, format adherence and stopping. Forgetting is the validation loss on Tiny
@@ -39,7 +39,8 @@ from .cli import commit_result, default_out, map_jobs, script_parser, start
 MODULE = "llmscratch.scripts.sft_course"
 OUT = "data/part5_sft.json"
 
-SFT_TRAIN = TrainConfig(steps=600, batch_size=16, learning_rate=1e-4, warmup_steps=30, min_lr_ratio=0.1,
+# A tenth of the course model's pretraining learning rate (2e-3), about two passes over the 2,430 examples.
+SFT_TRAIN = TrainConfig(steps=300, batch_size=16, learning_rate=2e-4, warmup_steps=30, min_lr_ratio=0.1,
                         weight_decay=0.0, eval_interval=100, eval_batches=5, seed=42)
 SETTINGS: list[tuple[str, bool]] = [("loss on the response", True), ("loss on the whole text", False)]
 SEEDS = (42, 43, 44)
