@@ -17,13 +17,14 @@ One module per part of the book's ideas: `language_models` (counting, softmax, M
 `blocks` (norms, the block, the GPT), `training` (Part 3), `long_context` (sliding windows, the
 online softmax), `experts` (the mixture-of-experts router), `serving` (speculative decoding),
 `caching` (the KV cache and GQA), `quantization`, `modern` (the modern block's SwiGLU) and
-`objectives` (the prefix language model's mask).
+`objectives` (the prefix language model's mask) and `assistant` (Part 5's loss mask).
 Everything is re-exported here.
 
 Left out: grading and scores; the checks are for the learner, not for a teacher.
 """
 
 from . import (
+    assistant,
     attention,
     blocks,
     caching,
@@ -39,6 +40,7 @@ from . import (
     tokens,
     training,
 )
+from .assistant import *  # noqa: F403
 from .attention import *  # noqa: F403
 from .blocks import *  # noqa: F403
 from .caching import *  # noqa: F403
@@ -56,4 +58,5 @@ from .training import *  # noqa: F403
 
 __all__ = [*core.__all__, *quizzes.__all__, *language_models.__all__, *tokens.__all__, *attention.__all__,
            *blocks.__all__, *training.__all__, *long_context.__all__, *experts.__all__, *serving.__all__,
-           *caching.__all__, *quantization.__all__, *modern.__all__, *objectives.__all__]
+           *caching.__all__, *quantization.__all__, *modern.__all__, *objectives.__all__,
+           *assistant.__all__]
