@@ -13,7 +13,8 @@ Shakespeare with the book's protocol (`comparisons.rung_loss`), before and after
 
 The JSON has the base model's scores, one row per setting with its seeds' scores, the first
 responses of each task before and after, and the provenance; the .pt file holds seed 42 of the
-masked setting in float16, the model later chapters of Part 5 start from.
+masked setting in float16, the model later chapters of Part 5 start from. Every fine-tuned model
+is scored with its weights rounded to float16, exactly as that file stores them.
 """
 
 import statistics
@@ -75,6 +76,8 @@ def _one_run(name: str, mask_prompt: bool, cfg: TrainConfig, device: str, thread
     history = train(model.to(device), batches, cfg, progress=progress, desc=f"{name} seed {cfg.seed}")
     model = model.cpu().eval()
     seconds = time.time() - t0
+    # Scored as it is stored: float16 weights (the .pt file), read back as float32.
+    model.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in model.state_dict().items()})
     scores = _scores(model, tokenizer, data["val"], splits)
     print(f"{name:24s} seed {cfg.seed}  exact {scores['exact']:.3f}  format {scores['format']:.3f}  "
           f"stopped {scores['stopped']:.3f}  shakespeare {scores['shakespeare_val']:.4f}  ({seconds:.0f} s)",
