@@ -131,3 +131,21 @@ def test_sft_script_on_two_steps(tmp_path, monkeypatch):
     saved = torch.load(out.with_suffix(".pt"), weights_only=True)
     model = GPT(GPTConfig(**saved["model_config"]))
     model.load_state_dict({k: v.float() for k, v in saved["model"].items()})
+
+
+def test_the_committed_sft_run_and_model():
+    import json
+
+    from llmscratch.course import load_course_model
+    from llmscratch.data import results_dir
+    from llmscratch.sft import load_sft_model
+
+    record = json.loads((results_dir() / "part5_sft.json").read_text())
+    assert record["provenance"]["git_dirty"] is False
+    assert [row["mask_prompt"] for row in record["rows"]] == [True, False]
+    assert all(len(row["exact"]) == len(row["seeds"]) == 3 for row in record["rows"])
+    tuned, tokenizer = load_sft_model()
+    base, _ = load_course_model(verify=False)
+    assert tuned.config == base.config and not tuned.training
+    assert tokenizer.special_tokens[END] == tuned.config.vocab_size - 1
+    assert any(not torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), base.state_dict().values()))

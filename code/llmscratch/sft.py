@@ -33,11 +33,15 @@ from typing import Any
 
 import torch
 
+from .bpe import BPETokenizer
+from .config import GPTConfig
+from .data import results_dir
 from .instructions import END, EXACT_TASKS, TASKS, Example, encode_example, exact_match
+from .model import GPT
 from .runtime import eval_mode
 from .sampling import generate_batch
 
-__all__ = ["InstructionBatches", "evaluate_instructions", "generate_responses"]
+__all__ = ["InstructionBatches", "evaluate_instructions", "generate_responses", "load_sft_model"]
 
 IGNORE = -100
 
@@ -113,3 +117,17 @@ def evaluate_instructions(model: torch.nn.Module, tokenizer: Any, examples: Sequ
     for key in ("exact", "format", "stopped"):
         report[key] = share([v for s in per_task.values() for v in s[key]])
     return report
+
+
+def load_sft_model() -> tuple[GPT, BPETokenizer]:
+    """The committed instruction-tuned course model (``data/part5_sft.pt``, float16 on disk) and its tokenizer.
+
+    CPU, float32, evaluation mode. Raises `FileNotFoundError` naming the command that makes it.
+    """
+    path = results_dir() / "part5_sft.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} missing: run python -m llmscratch.scripts.sft_course")
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    model = GPT(GPTConfig(**saved["model_config"]))
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in saved["model"].items()})
+    return model.eval(), BPETokenizer.load(results_dir() / "bpe_tokenizer.json")
