@@ -230,9 +230,21 @@ def test_bigram_baselines_by_hand():
         bigram_blank_nlls(log_probs, windows, 2)
 
 
+def _tiny_sweep(sweep, monkeypatch):
+    """Shrink the sweep script to a two-step run on a random 8-token stream; return the stream's splits."""
+    from llmscratch.training import TrainConfig
+
+    monkeypatch.setattr(sweep, "LADDER_TRAIN", TrainConfig(steps=2, batch_size=4, warmup_steps=1, eval_interval=2,
+                                                           eval_batches=1))
+    g = torch.Generator().manual_seed(0)
+    splits = {name: torch.randint(0, 8, (400,), generator=g) for name in ("train", "val", "test")}
+    chars = {"train": 800, "val": 800, "test": 800}
+    monkeypatch.setattr(sweep, "shakespeare_bpe_splits", lambda: (None, splits, chars))
+    return splits
+
+
 def test_sweep_script_on_two_steps(tmp_path, monkeypatch):
     from llmscratch.scripts import objectives_sweep as sweep
-    from llmscratch.training import TrainConfig
 
     monkeypatch.setattr(sweep, "CONFIG", replace(SMALL, vocab_size=9, context_length=16))
     monkeypatch.setattr(sweep, "MASK_ID", MASK)
@@ -243,12 +255,7 @@ def test_sweep_script_on_two_steps(tmp_path, monkeypatch):
     monkeypatch.setattr(sweep, "BLANK", 8)
     monkeypatch.setattr(sweep, "N_BLANK", 2)
     monkeypatch.setattr(sweep, "N_CONTINUATION", 4)
-    monkeypatch.setattr(sweep, "LADDER_TRAIN", TrainConfig(steps=2, batch_size=4, warmup_steps=1, eval_interval=2,
-                                                           eval_batches=1))
-    g = torch.Generator().manual_seed(0)
-    splits = {name: torch.randint(0, 8, (400,), generator=g) for name in ("train", "val", "test")}
-    chars = {"train": 800, "val": 800, "test": 800}
-    monkeypatch.setattr(sweep, "shakespeare_bpe_splits", lambda: (None, splits, chars))
+    splits = _tiny_sweep(sweep, monkeypatch)
     monkeypatch.setattr("llmscratch.comparisons.protocol_stride", lambda length: length)
     out = tmp_path / "objectives.json"
     assert sweep.main(["--seeds", "42", "43", "--out", str(out), "--no-progress"]) == 0
@@ -295,19 +302,13 @@ def test_windows_cut_the_stream_in_order():
 
 def test_sweep_script_trains_a_named_extra_row_with_its_own_steps(tmp_path, monkeypatch):
     from llmscratch.scripts import objectives_sweep as sweep
-    from llmscratch.training import TrainConfig
 
     monkeypatch.setattr(sweep, "CONFIG", replace(SMALL, vocab_size=9, context_length=16))
     monkeypatch.setattr(sweep, "MASK_ID", MASK)
     monkeypatch.setattr(sweep, "EXTRA_ENTRIES", [("masked, longer", Objective("masked", mask_id=MASK), {"steps": 3})])
     for name, value in [("WINDOW", 16), ("START", 8), ("BLANK", 8), ("N_BLANK", 2), ("N_CONTINUATION", 4)]:
         monkeypatch.setattr(sweep, name, value)
-    monkeypatch.setattr(sweep, "LADDER_TRAIN", TrainConfig(steps=2, batch_size=4, warmup_steps=1, eval_interval=2,
-                                                           eval_batches=1))
-    g = torch.Generator().manual_seed(0)
-    splits = {name: torch.randint(0, 8, (400,), generator=g) for name in ("train", "val", "test")}
-    chars = {"train": 800, "val": 800, "test": 800}
-    monkeypatch.setattr(sweep, "shakespeare_bpe_splits", lambda: (None, splits, chars))
+    splits = _tiny_sweep(sweep, monkeypatch)
     out = tmp_path / "longer.json"
     assert sweep.main(["--seeds", "1", "--only", "masked, longer", "--out", str(out), "--no-progress"]) == 0
     (row,) = json.loads(out.read_text())["rows"]
