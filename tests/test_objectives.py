@@ -308,7 +308,7 @@ def test_sweep_script_trains_a_named_extra_row_with_its_own_steps(tmp_path, monk
     monkeypatch.setattr(sweep, "EXTRA_ENTRIES", [("masked, longer", Objective("masked", mask_id=MASK), {"steps": 3})])
     for name, value in [("WINDOW", 16), ("START", 8), ("BLANK", 8), ("N_BLANK", 2), ("N_CONTINUATION", 4)]:
         monkeypatch.setattr(sweep, name, value)
-    splits = _tiny_sweep(sweep, monkeypatch)
+    _tiny_sweep(sweep, monkeypatch)
     out = tmp_path / "longer.json"
     assert sweep.main(["--seeds", "1", "--only", "masked, longer", "--out", str(out), "--no-progress"]) == 0
     (row,) = json.loads(out.read_text())["rows"]
