@@ -1,10 +1,13 @@
-"""The SFT-target checker accepts the package's function and rejects the slips learners make."""
+"""Part 5's checkers accept the package's functions and reject the slips learners make."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from llmscratch.exercises import ExerciseError, check_sft_targets
+from llmscratch.exercises import ExerciseError, check_bradley_terry, check_dpo_loss, check_sft_targets
 from llmscratch.instructions import sft_targets
+from llmscratch.preferences import dpo_loss
+from llmscratch.reward import bradley_terry_loss
 
 
 def test_the_package_passes(capsys):
@@ -41,3 +44,30 @@ def too_long(ids, p):
 def test_slips_are_rejected(wrong, message):
     with pytest.raises(ExerciseError, match=message):
         check_sft_targets(wrong)
+
+
+def test_the_preference_checkers_pass_the_package(capsys):
+    check_bradley_terry(bradley_terry_loss)
+    check_dpo_loss(lambda *args: dpo_loss(*args)[0])
+    out = capsys.readouterr().out
+    assert "check_bradley_terry: all 4 cases" in out and "check_dpo_loss: all 3 cases" in out
+
+
+@pytest.mark.parametrize("wrong,message", [
+    (lambda c, r: -F.logsigmoid(r - c).mean(), "which reward should be the larger"),
+    (lambda c, r: -F.logsigmoid(c - r).sum(), "mean or a sum"),
+    (lambda c, r: -torch.sigmoid(c - r).mean(), "its logarithm"),
+])
+def test_bradley_terry_slips_are_rejected(wrong, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_bradley_terry(wrong)
+
+
+@pytest.mark.parametrize("wrong,message", [
+    (lambda pc, pr, rc, rr, b: -F.logsigmoid((pc - rc) - (pr - rr)).mean(), "where does beta enter"),
+    (lambda pc, pr, rc, rr, b: -F.logsigmoid(b * ((rc - pc) - (rr - pr))).mean(), "the other way round"),
+    (lambda pc, pr, rc, rr, b: -F.logsigmoid(b * (pc - pr)).mean(), "does the reference matter"),
+])
+def test_dpo_slips_are_rejected(wrong, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_dpo_loss(wrong)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from llmscratch import GPT, GPTConfig
-from llmscratch.preferences import dpo_loss, grpo_advantages, grpo_loss, response_logprobs
+from llmscratch.preferences import dpo_loss, grpo_advantages, grpo_loss, response_kl, response_logprobs
 
 
 def test_dpo_loss_by_hand():
@@ -86,3 +86,19 @@ def test_response_logprobs_sum_only_the_response():
         response_logprobs(model, ids, torch.ones(2, 6, dtype=torch.bool))
     with pytest.raises(TypeError, match="boolean"):
         response_logprobs(model, ids, mask.int())
+
+
+def test_response_kl_is_zero_for_equal_models_and_matches_the_definition():
+    torch.manual_seed(0)
+    a = GPT(GPTConfig(vocab_size=11, context_length=8, d_model=16, n_layers=1, n_heads=2)).eval()
+    b = GPT(GPTConfig(vocab_size=11, context_length=8, d_model=16, n_layers=1, n_heads=2)).eval()
+    ids = torch.randint(0, 11, (2, 6), generator=torch.Generator().manual_seed(1))
+    mask = torch.tensor([[0, 0, 0, 1, 1, 0], [0, 1, 1, 1, 1, 1]], dtype=torch.bool)
+    assert response_kl(a, a, ids, mask) == 0.0
+    with torch.no_grad():
+        p, q = a(ids)[0].softmax(-1), b(ids)[0].softmax(-1)
+    # Response tokens at (0, 3), (0, 4) and (1, 1..5) are predicted from the position before each.
+    terms = [float((p[i, t - 1] * (p[i, t - 1] / q[i, t - 1]).log()).sum())
+             for i in range(2) for t in range(1, 6) if mask[i, t]]
+    assert abs(response_kl(a, b, ids, mask) - sum(terms) / len(terms)) < 1e-5
+    assert response_kl(a, b, ids, mask) > 0

@@ -32,7 +32,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["dpo_loss", "grpo_advantages", "grpo_loss", "response_logprobs"]
+__all__ = ["dpo_loss", "grpo_advantages", "grpo_loss", "response_kl", "response_logprobs"]
 
 
 def response_logprobs(model: torch.nn.Module, ids: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
@@ -52,6 +52,25 @@ def response_logprobs(model: torch.nn.Module, ids: torch.Tensor, response_mask: 
     logits, _ = model(ids)  # (B, T, V)
     logp = F.log_softmax(logits[:, :-1].float(), dim=-1).gather(-1, ids[:, 1:, None]).squeeze(-1)  # (B, T-1)
     return (logp * response_mask[:, 1:]).sum(dim=-1)
+
+
+@torch.no_grad()
+def response_kl(policy: torch.nn.Module, reference: torch.nn.Module, ids: torch.Tensor,
+                response_mask: torch.Tensor) -> float:
+    """KL(π ‖ π_ref) of the next-token distributions, exact over the vocabulary, averaged over the response tokens.
+
+    At every position that predicts a response token (as in `response_logprobs`), the two
+    models' whole distributions are compared: Σ_v π(v) (log π(v) − log π_ref(v)). How far the
+    policy has moved from the reference on these texts, in nats per token; 0 when they are equal.
+    """
+    if ids.shape != response_mask.shape or ids.ndim != 2:
+        raise ValueError(f"ids and response_mask must both be (batch, length), got {tuple(ids.shape)} and "
+                         f"{tuple(response_mask.shape)}")
+    logp = F.log_softmax(policy(ids)[0][:, :-1].float(), dim=-1)  # (B, T-1, V)
+    logq = F.log_softmax(reference(ids)[0][:, :-1].float(), dim=-1)
+    kl = (logp.exp() * (logp - logq)).sum(dim=-1)  # (B, T-1)
+    mask = response_mask[:, 1:].float()
+    return float((kl * mask).sum() / mask.sum().clamp(min=1))
 
 
 def dpo_loss(

@@ -1,9 +1,14 @@
-"""Checkers for Part 5: the loss mask of instruction tuning.
+"""Checkers for Part 5: the loss mask of instruction tuning, the Bradley–Terry loss, and DPO's loss.
 
-`check_sft_targets` runs the learner's ``fn(ids, prompt_length)`` next to
-`llmscratch.instructions.sft_targets` and names the first case that disagrees, with a question
-that points at the likely slip (targets not shifted by one, the prompt's last token masked too,
-the first response token left out), never the fix.
+Each runs the learner's function next to the package's and names the first case that disagrees,
+with a question that points at the likely slip, never the fix:
+
+- `check_sft_targets` against `llmscratch.instructions.sft_targets` (targets not shifted by one,
+  the prompt's last token masked too, the first response token left out);
+- `check_bradley_terry` against `llmscratch.reward.bradley_terry_loss` (the sign of the
+  difference, a sum instead of a mean, σ instead of log σ);
+- `check_dpo_loss` against `llmscratch.preferences.dpo_loss` (β left out, the reference
+  subtracted the wrong way round).
 """
 
 from __future__ import annotations
@@ -11,11 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
 from ..instructions import sft_targets
+from ..preferences import dpo_loss
+from ..reward import bradley_terry_loss
 from .core import call_learner, expect_tensor, passed
 
-__all__ = ["check_sft_targets"]
+__all__ = ["check_bradley_terry", "check_dpo_loss", "check_sft_targets"]
 
 
 def check_sft_targets(fn: Callable[[list[int], int], torch.Tensor]) -> None:
@@ -42,3 +50,53 @@ def check_sft_targets(fn: Callable[[list[int], int], torch.Tensor]) -> None:
                 hint = "is a prompt token ever a target?"
         expect_tensor(where, got, want, hint=hint)
     passed("check_sft_targets", len(cases))
+
+
+def _scalar_hint(got: object, want: torch.Tensor, guesses: dict[str, torch.Tensor]) -> str:
+    """The question of the first guessed slip whose value the learner's answer equals."""
+    if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+        return ""
+    for question, value in guesses.items():
+        if torch.allclose(got.float(), value, atol=1e-5) and not torch.allclose(value, want, atol=1e-5):
+            return question
+    return ""
+
+
+def check_bradley_terry(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+    """Check ``fn(chosen_rewards, rejected_rewards) -> loss``: the mean of −log σ(r_chosen − r_rejected)."""
+    g = torch.Generator().manual_seed(0)
+    cases = [(torch.tensor([1.0]), torch.tensor([0.0])), (torch.tensor([0.0, 2.0]), torch.tensor([1.0, -1.0])),
+             (torch.randn(5, generator=g), torch.randn(5, generator=g)), (torch.zeros(3), torch.zeros(3))]
+    for chosen, rejected in cases:
+        where = f"chosen={chosen.tolist()}, rejected={rejected.tolist()}"
+        got = call_learner(where, fn, chosen.clone(), rejected.clone())
+        want = bradley_terry_loss(chosen, rejected)
+        d = chosen - rejected
+        hint = _scalar_hint(got, want, {
+            "which reward should be the larger one for the loss to be small?": -F.logsigmoid(-d).mean(),
+            "is the loss a mean or a sum over the pairs?": -F.logsigmoid(d).sum(),
+            "is it the probability, or its logarithm, that the loss takes?": -torch.sigmoid(d).mean(),
+        })
+        expect_tensor(where, got, want, hint=hint)
+    passed("check_bradley_terry", len(cases))
+
+
+def check_dpo_loss(fn: Callable[..., torch.Tensor]) -> None:
+    """Check ``fn(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta) -> loss``, the mean DPO loss."""
+    g = torch.Generator().manual_seed(1)
+    cases = [(torch.tensor([-1.0]), torch.tensor([-3.0]), torch.tensor([-2.0]), torch.tensor([-2.0]), 0.5),
+             (torch.tensor([-4.0, -1.0]), torch.tensor([-2.0, -5.0]), torch.tensor([-3.0, -1.5]),
+              torch.tensor([-2.5, -4.0]), 0.1),
+             (*(-torch.rand(4, generator=g) * 10 for _ in range(4)), 1.0)]
+    for pc, pr, rc, rr, beta in cases:
+        where = f"policy=({pc.tolist()}, {pr.tolist()}), reference=({rc.tolist()}, {rr.tolist()}), beta={beta}"
+        got = call_learner(where, fn, pc.clone(), pr.clone(), rc.clone(), rr.clone(), beta)
+        want = dpo_loss(pc, pr, rc, rr, beta)[0]
+        hint = _scalar_hint(got, want, {
+            "where does beta enter?": -F.logsigmoid((pc - rc) - (pr - rr)).mean(),
+            "is each log-ratio the policy minus the reference, or the other way round?":
+                -F.logsigmoid(beta * ((rc - pc) - (rr - pr))).mean(),
+            "does the reference matter?": -F.logsigmoid(beta * (pc - pr)).mean(),
+        })
+        expect_tensor(where, got, want, hint=hint)
+    passed("check_dpo_loss", len(cases))
