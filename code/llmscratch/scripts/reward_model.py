@@ -8,15 +8,18 @@ and trains a `llmscratch.reward.RewardModel` (its top `TRAINABLE_BLOCKS` blocks,
 scalar head) on the training pairs of `llmscratch.pairs.make_pairs` (seed 0), with `RM_TRAIN`.
 It is scored on the held-out pairs: pairwise accuracy per kind (a tie counts as wrong), and
 every held-out response's reward with its length in tokens, to look for a preference for length.
+The ablation trains without the ``format`` pairs, the only kind whose rejected response is the
+longer one, and is scored on all the held-out pairs.
 
 Baselines, scored on the same held-out pairs: "longer is better" (ties wrong), the
 instruction-tuned model's mean log-probability per response token, and a counting bigram fit on
 the training pairs' chosen texts (mean log-probability per response token, add-one smoothing).
 
-The JSON has one row per seed, the baselines, seed 42's held-out rewards, and the provenance;
-the .pt file holds what seed 42 trained (the top blocks, the final norm and the head) in
-float16, which `llmscratch.reward.load_reward_model` puts on top of the instruction-tuned
-model. Every reward model is scored with those weights rounded to float16.
+The JSON has one row per setting with its seeds' accuracies and the first seed's held-out
+rewards, the baselines, and the provenance; the .pt file holds what seed 42 of the first
+setting trained (the top blocks, the final norm and the head) in float16, which
+`llmscratch.reward.load_reward_model` puts on top of the instruction-tuned model. Every reward model is scored with its
+weights rounded to float16.
 """
 
 import sys
@@ -43,9 +46,11 @@ MODULE = "llmscratch.scripts.reward_model"
 OUT = "data/part5_reward.json"
 
 TRAINABLE_BLOCKS = 2
-RM_TRAIN = TrainConfig(steps=300, batch_size=16, learning_rate=3e-4, warmup_steps=20, min_lr_ratio=0.1,
+RM_TRAIN = TrainConfig(steps=200, batch_size=16, learning_rate=3e-4, warmup_steps=20, min_lr_ratio=0.1,
                        weight_decay=0.0, eval_interval=50, eval_batches=4, seed=42)
 SEEDS = (42, 43, 44)
+SETTINGS: list[tuple[str, tuple[str, ...]]] = [("all four kinds", KINDS),
+                                               ("without the format pairs", tuple(k for k in KINDS if k != "format"))]
 
 
 def pair_accuracy(scores: torch.Tensor, kinds: Sequence[str]) -> dict[str, float]:
@@ -91,21 +96,24 @@ def _bigram_scores(pairs: dict[str, list], tokenizer: Any, context_length: int) 
     return torch.tensor(rows)
 
 
-def _one_run(cfg: TrainConfig, device: str, threads: int, progress: bool, keep: bool) -> dict[str, Any]:
+def _one_run(name: str, kinds: tuple[str, ...], cfg: TrainConfig, device: str, threads: int, progress: bool,
+             keep: bool) -> dict[str, Any]:
     torch.set_num_threads(threads)
     base, tokenizer = load_sft_model()
     pairs = make_pairs(make_instructions(load_text("tinyshakespeare")))
     batches = PairBatches(pairs, tokenizer, base.context_length)
+    training = PairBatches({"train": [p for p in pairs["train"] if p.kind in kinds], "val": pairs["val"]},
+                           tokenizer, base.context_length)
     t0 = time.time()
     rm = RewardModel(base, TRAINABLE_BLOCKS)
-    history = train(rm.to(device), batches, cfg, progress=progress, desc=f"reward model seed {cfg.seed}")
+    history = train(rm.to(device), training, cfg, progress=progress, desc=f"{name}, seed {cfg.seed}")
     seconds = time.time() - t0
     rm = rm.cpu()
     kept = {k: v.half() for k, v in rm.trainable_state().items()}
     rm.load_state_dict({k: v.float() for k, v in kept.items()}, strict=False)  # scored as stored
     scores = score_pairs(rm, batches, pairs["val"])
     accuracy = pair_accuracy(scores, [p.kind for p in pairs["val"]])
-    print(f"seed {cfg.seed}  held-out accuracy {accuracy['all']:.3f}  "
+    print(f"{name:26s} seed {cfg.seed}  held-out accuracy {accuracy['all']:.3f}  "
           + "  ".join(f"{k} {accuracy[k]:.3f}" for k in KINDS) + f"  ({seconds:.0f} s)", flush=True)
     return {"accuracy": accuracy, "train_seconds": seconds, "scores": scores.tolist(),
             "curve": {"step": history.eval_step, "train": history.eval_train, "val": history.eval_val},
@@ -134,22 +142,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     for name, accuracy in baselines.items():
         print(f"{name}: {accuracy['all']:.3f}", flush=True)
-    calls = [(replace(cfg, seed=seed), str(device), args.threads, not args.no_progress and args.jobs == 1,
-              seed == args.seeds[0]) for seed in args.seeds]
+    calls = [(name, kinds_trained, replace(cfg, seed=seed), str(device), args.threads,
+              not args.no_progress and args.jobs == 1, i == 0 and seed == args.seeds[0])
+             for i, (name, kinds_trained) in enumerate(SETTINGS) for seed in args.seeds]
     runs = map_jobs(_one_run, calls, args.jobs)
+    rows = []
+    for i, (name, kinds_trained) in enumerate(SETTINGS):
+        mine = runs[i * len(args.seeds):(i + 1) * len(args.seeds)]
+        rows.append({"name": name, "kinds": list(kinds_trained), "seeds": list(args.seeds),
+                     "accuracy": [r["accuracy"] for r in mine],
+                     "train_seconds": [round(r["train_seconds"], 1) for r in mine],
+                     "curves": [{"seed": s, **r["curve"]} for s, r in zip(args.seeds, mine)],
+                     "rewards": mine[0]["scores"]})
     result: dict[str, Any] = {
         "what": "A Bradley-Terry reward model (the instruction-tuned course model's top blocks, final norm and a "
-                "scalar head) trained on the course's preference pairs (llmscratch.pairs, seed 0), once per seed; "
-                "pairwise accuracy on the held-out pairs per kind (ties count as wrong), against three baselines",
+                "scalar head) trained on the course's preference pairs (llmscratch.pairs, seed 0), once per seed, with "
+                "all four kinds of pair and without the format pairs; pairwise accuracy on the held-out pairs per kind "
+                "(ties count as wrong), against three baselines",
         "train_config": asdict(cfg),
         "trainable_blocks": TRAINABLE_BLOCKS,
         "pairs": {split: {k: sum(p.kind == k for p in v) for k in KINDS} for split, v in pairs.items()},
         "baselines": baselines,
-        "seeds": list(args.seeds),
-        "accuracy": [r["accuracy"] for r in runs],
-        "train_seconds": [round(r["train_seconds"], 1) for r in runs],
-        "curves": [{"seed": s, **r["curve"]} for s, r in zip(args.seeds, runs)],
-        "held_out": {"kinds": kinds, "lengths": lengths.tolist(), "rewards": runs[0]["scores"]},
+        "held_out": {"kinds": kinds, "lengths": lengths.tolist()},
+        "rows": rows,
     }
     out = Path(args.out) if args.out else default_out(OUT)
     with atomic_path(out.with_suffix(".pt")) as tmp:
