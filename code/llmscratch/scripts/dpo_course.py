@@ -46,7 +46,7 @@ from .reward_model import pair_accuracy
 MODULE = "llmscratch.scripts.dpo_course"
 OUT = "data/part5_dpo.json"
 
-DPO_TRAIN = TrainConfig(steps=150, batch_size=16, learning_rate=5e-5, warmup_steps=15, min_lr_ratio=0.1,
+DPO_TRAIN = TrainConfig(steps=100, batch_size=8, learning_rate=1e-4, warmup_steps=10, min_lr_ratio=0.1,
                         weight_decay=0.0, eval_interval=50, eval_batches=4, seed=42)
 BETAS = (0.03, 0.1, 0.3, 1.0)
 MAIN_BETA = 0.1
@@ -64,9 +64,14 @@ def scores(policy: torch.nn.Module, reference: torch.nn.Module, tokenizer: Any, 
     batches = PairBatches({"val": pairs["val"]}, tokenizer, policy.context_length)
     judge = DPOModel(policy, beta, reference=reference)
     implicit = score_pairs(judge, batches, pairs["val"])
-    x, y = batches.batch([p for p in pairs["val"]])
-    half = len(x) // 2
-    kl = response_kl(policy.eval(), reference.eval(), x[:half], y[:half].bool())
+    kl_sum, tokens = 0.0, 0
+    for i in range(0, len(pairs["val"]), 32):  # KL on the held-out chosen texts, 32 at a time
+        x, y = batches.batch(pairs["val"][i: i + 32])
+        chosen_x, chosen_mask = x[: len(x) // 2], y[: len(x) // 2].bool()
+        n = int(chosen_mask[:, 1:].sum())
+        kl_sum += response_kl(policy.eval(), reference.eval(), chosen_x, chosen_mask) * n
+        tokens += n
+    kl = kl_sum / tokens
     report = evaluate_instructions(policy, tokenizer, data["val"], MAX_NEW_TOKENS, use_cache=True)
     return {"preference": pair_accuracy(implicit, [p.kind for p in pairs["val"]]),
             "margin": float((implicit[:, 0] - implicit[:, 1]).mean()), "kl": kl,
