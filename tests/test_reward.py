@@ -149,3 +149,72 @@ def test_dpo_model_loss_equals_the_function_on_response_logprobs(splits):
     assert abs(same(x, y)[1].item() - math.log(2)) < 1e-5
     with pytest.raises(ValueError, match="beta"):
         DPOModel(policy, beta=0.0)
+
+
+class CharsWithSize(Chars):
+    vocab_size = 128
+
+
+def _tiny_sft(monkeypatch, module, splits):
+    """Point a Part 5 script at a tiny model, the small play's examples, and no corpus."""
+    config = GPTConfig(vocab_size=128, context_length=512, d_model=16, n_layers=2, n_heads=2, position="rope")
+
+    def tiny_sft_model():
+        torch.manual_seed(0)
+        return GPT(config).eval(), CharsWithSize()
+
+    small = {name: v[:27] for name, v in splits.items()}
+    monkeypatch.setattr(module, "load_sft_model", tiny_sft_model)
+    monkeypatch.setattr(module, "make_instructions", lambda text: small)
+    monkeypatch.setattr(module, "load_text", lambda name: "")
+
+
+def test_reward_script_on_two_steps(tmp_path, monkeypatch, splits):
+    import json
+
+    from llmscratch.scripts import reward_model
+
+    _tiny_sft(monkeypatch, reward_model, splits)
+    monkeypatch.setattr(reward_model, "RM_TRAIN", TrainConfig(steps=2, batch_size=2, warmup_steps=1, eval_interval=2,
+                                                              eval_batches=1))
+    out = tmp_path / "rm.json"
+    assert reward_model.main(["--seeds", "1", "2", "--out", str(out), "--no-progress"]) == 0
+    result = json.loads(out.read_text())
+    full, ablation = result["rows"]
+    assert full["kinds"] == list(KINDS) and "format" not in ablation["kinds"] and full["seeds"] == [1, 2]
+    assert len(full["accuracy"]) == 2 and set(full["accuracy"][0]) == {"all", *KINDS}
+    n = len(result["held_out"]["kinds"])
+    assert len(full["rewards"]) == n == len(result["held_out"]["lengths"]) == 27
+    assert set(result["baselines"]) == {"longer is better", "instruction-tuned model, mean log-probability per token",
+                                        "counting bigram of the chosen texts, mean log-probability per token"}
+    saved = torch.load(out.with_suffix(".pt"), weights_only=True)
+    assert saved["trainable_blocks"] == reward_model.TRAINABLE_BLOCKS
+    rm = RewardModel(GPT(GPTConfig(vocab_size=128, context_length=512, d_model=16, n_layers=2, n_heads=2,
+                                   position="rope")), saved["trainable_blocks"])
+    assert set(saved["weights"]) == set(rm.trainable_state())
+
+
+def test_dpo_script_on_two_steps(tmp_path, monkeypatch, splits):
+    import json
+
+    from llmscratch.scripts import dpo_course
+
+    _tiny_sft(monkeypatch, dpo_course, splits)
+    g = torch.Generator().manual_seed(0)
+    corpus = {name: torch.randint(0, 127, (300,), generator=g) for name in ("train", "val", "test")}
+    monkeypatch.setattr(dpo_course, "shakespeare_bpe_splits", lambda: (None, corpus, {}))
+    monkeypatch.setattr(dpo_course, "rung_loss", lambda model, splits: 1.5)
+    monkeypatch.setattr(dpo_course, "MAX_NEW_TOKENS", 4)
+    monkeypatch.setattr(dpo_course, "DPO_TRAIN", TrainConfig(steps=2, batch_size=2, warmup_steps=1, eval_interval=2,
+                                                             eval_batches=1))
+    out = tmp_path / "dpo.json"
+    assert dpo_course.main(["--seeds", "1", "2", "--betas", "0.1", "0.5", "--out", str(out), "--no-progress"]) == 0
+    result = json.loads(out.read_text())
+    runs = [(r["method"], r["beta"], r["seed"]) for r in result["runs"]]
+    assert runs == [("dpo", 0.1, 1), ("dpo", 0.5, 1), ("dpo", 0.1, 2), ("sft", 0.1, 1), ("sft", 0.1, 2)]
+    assert result["sft_model"]["kl"] == 0.0 and result["sft_model"]["margin"] == 0.0
+    assert all(r["kl"] > 0 and set(r["preference"]) == {"all", *KINDS} for r in result["runs"])
+    assert all("weights" not in r for r in result["runs"])
+    saved = torch.load(out.with_suffix(".pt"), weights_only=True)
+    model = GPT(GPTConfig(**saved["model_config"]))
+    model.load_state_dict({k: v.float() for k, v in saved["model"].items()})
