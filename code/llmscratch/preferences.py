@@ -32,15 +32,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["dpo_loss", "grpo_advantages", "grpo_loss", "response_kl", "response_logprobs"]
+__all__ = ["dpo_loss", "grpo_advantages", "grpo_loss", "response_kl", "response_logprobs", "token_logprobs"]
 
 
-def response_logprobs(model: torch.nn.Module, ids: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
-    """Summed log-probabilities of the response tokens of each sequence: (B,).
+def token_logprobs(model: torch.nn.Module, ids: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
+    """Each response token's log-probability, 0 elsewhere: (B, T), aligned with `ids`.
 
     `ids` (B, T) are prompt and response token ids; `response_mask` (B, T) is True at the
     response's tokens (padding and prompt False). Token t is scored from position t − 1, so the
-    first token of a sequence is never scored.
+    first token of a sequence is never scored, and column 0 is always 0.
     """
     if ids.shape != response_mask.shape or ids.ndim != 2:
         raise ValueError(f"ids and response_mask must both be (batch, length), got {tuple(ids.shape)} and "
@@ -51,7 +51,12 @@ def response_logprobs(model: torch.nn.Module, ids: torch.Tensor, response_mask: 
         raise ValueError("the first token cannot be part of a response: nothing comes before it to predict it from")
     logits, _ = model(ids)  # (B, T, V)
     logp = F.log_softmax(logits[:, :-1].float(), dim=-1).gather(-1, ids[:, 1:, None]).squeeze(-1)  # (B, T-1)
-    return (logp * response_mask[:, 1:]).sum(dim=-1)
+    return F.pad(logp * response_mask[:, 1:], (1, 0))  # (B, T): token t's log-probability in column t
+
+
+def response_logprobs(model: torch.nn.Module, ids: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
+    """Summed log-probabilities of the response tokens of each sequence: (B,). See `token_logprobs`."""
+    return token_logprobs(model, ids, response_mask).sum(dim=-1)
 
 
 @torch.no_grad()
