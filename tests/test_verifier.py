@@ -97,3 +97,43 @@ def test_train_grpo_moves_the_policy_not_the_reference_and_records_history():
         GRPOConfig(group_size=1)
     with pytest.raises(ValueError, match="no examples"):
         train_grpo(start, Chars(), [Example("continue", "Go on", "x")], cfg, progress=False)
+
+
+def test_step_counts_the_tokens_of_the_sampled_rows(monkeypatch):
+    from llmscratch import verifier
+
+    real = verifier.sample_group
+    seen = {}
+
+    def spy(*args):
+        out = real(*args)
+        seen["ids"], seen["mask"] = out[0], out[1]
+        return out
+
+    monkeypatch.setattr(verifier, "sample_group", spy)
+    policy = tiny()
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-3)
+    stats = grpo_step(policy, tiny(), optimizer, Chars(), EXAMPLES, GRPOConfig(group_size=3, max_new_tokens=4),
+                      torch.Generator().manual_seed(0))
+    lengths = [int(row.nonzero().max()) + 1 for row in seen["mask"]]  # each row's prompt and answer
+    assert stats["tokens"] == sum(lengths)
+
+
+def test_grpo_script_on_two_steps(tmp_path, monkeypatch):
+    import json
+
+    from llmscratch.scripts import grpo_course
+
+    examples = [Example("copy", f"Copy exactly: {c}", c) for c in "abcdefgh"]
+    monkeypatch.setattr(grpo_course, "load_sft_model", lambda: (tiny(), Chars()))
+    monkeypatch.setattr(grpo_course, "make_instructions", lambda text: {"train": examples, "val": examples[:3]})
+    monkeypatch.setattr(grpo_course, "load_text", lambda name: "")
+    monkeypatch.setattr(grpo_course, "EVAL_EVERY", 1)
+    monkeypatch.setattr(grpo_course, "GRPO", GRPOConfig(steps=2, prompts_per_step=2, group_size=2, max_new_tokens=3))
+    out = tmp_path / "grpo.json"
+    assert grpo_course.main(["--seeds", "1", "2", "--out", str(out), "--no-progress"]) == 0
+    result = json.loads(out.read_text())
+    assert [r["seed"] for r in result["runs"]] == [1, 2]
+    run = result["runs"][0]
+    assert [e["step"] for e in run["evals"]] == [0, 1, 2] and len(run["history"]["tokens"]) == 2
+    assert set(run["evals"][0]) == {"step", "greedy", "sampled", "greedy_tasks", "sampled_tasks"}

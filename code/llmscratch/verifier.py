@@ -118,8 +118,10 @@ def sample_group(policy: torch.nn.Module, tokenizer: Any, examples: Sequence[Exa
 
 def grpo_step(policy: torch.nn.Module, reference: torch.nn.Module, optimizer: torch.optim.Optimizer, tokenizer: Any,
               examples: Sequence[Example], cfg: GRPOConfig, generator: torch.Generator) -> dict[str, float]:
-    """One update on fresh samples (see the module): the mean reward, the loss, the KL estimate, and the
-    share of groups that had both right and wrong answers (the only ones with a gradient)."""
+    """One update on fresh samples (see the module): the mean reward, the loss, the KL estimate, the share
+    of groups that had both right and wrong answers (the only ones with a gradient), and the number of
+    tokens in the sampled rows (prompt and answer: each is run through the policy three times, to
+    sample, to train, and through the reference)."""
     ids, mask, rewards, _ = sample_group(policy, tokenizer, examples, cfg, generator)
     advantages = grpo_advantages(rewards).flatten()  # (N,)
     was = policy.training
@@ -134,8 +136,9 @@ def grpo_step(policy: torch.nn.Module, reference: torch.nn.Module, optimizer: to
     optimizer.step()
     policy.train(was)
     spread = (rewards.max(dim=1).values > rewards.min(dim=1).values).float().mean()
+    tokens = int((ids.shape[1] - mask.flip(1).int().argmax(dim=1)).sum())  # each row's last answer token + 1
     return {"reward": float(rewards.mean()), "loss": float(loss.detach()), "kl": float(kl),
-            "informative": float(spread)}
+            "informative": float(spread), "tokens": float(tokens)}
 
 
 def train_grpo(policy: torch.nn.Module, tokenizer: Any, examples: Sequence[Example], cfg: GRPOConfig,
@@ -145,7 +148,8 @@ def train_grpo(policy: torch.nn.Module, tokenizer: Any, examples: Sequence[Examp
 
     The reference is a frozen copy of the policy as it starts, unless given. `on_step(step,
     policy)` is called after every update (to evaluate along the way). The history has one value
-    per step of "reward", "loss", "kl", "informative" and "seconds" (the wall time so far).
+    per step of "reward", "loss", "kl", "informative", "tokens" (see `grpo_step`) and "seconds" (the wall
+    time so far).
     """
     pool = [e for e in examples if e.task in EXACT_TASKS]
     if not pool:
@@ -155,7 +159,8 @@ def train_grpo(policy: torch.nn.Module, tokenizer: Any, examples: Sequence[Examp
                                   weight_decay=0.0)
     generator = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    history: dict[str, list[float]] = {"reward": [], "loss": [], "kl": [], "informative": [], "seconds": []}
+    history: dict[str, list[float]] = {"reward": [], "loss": [], "kl": [], "informative": [], "tokens": [],
+                                       "seconds": []}
     bar = progress_bar(cfg.steps, 0, "GRPO", enabled=progress)
     t0 = time.time()
     for step in range(1, cfg.steps + 1):
