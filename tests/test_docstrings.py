@@ -17,7 +17,8 @@ MODULES = sorted(
 WITH_EXAMPLES = {
     "llmscratch.analysis", "llmscratch.attention", "llmscratch.bigram", "llmscratch.blocks",
     "llmscratch.bpe.pretokenization", "llmscratch.bpe.tokenizer", "llmscratch.bpe.train", "llmscratch.checks",
-    "llmscratch.config", "llmscratch.data", "llmscratch.decoding", "llmscratch.datasets", "llmscratch.diagnostics",
+    "llmscratch.config", "llmscratch.data", "llmscratch.dedup", "llmscratch.instructions", "llmscratch.preferences",
+    "llmscratch.reward", "llmscratch.decoding", "llmscratch.datasets", "llmscratch.diagnostics",
     "llmscratch.embeddings", "llmscratch.evaluation", "llmscratch.fileio", "llmscratch.memory", "llmscratch.mlp",
     "llmscratch.model", "llmscratch.paging", "llmscratch.positional", "llmscratch.scheduling", "llmscratch.serving",
     "llmscratch.speculative", "llmscratch.provenance", "llmscratch.runtime",

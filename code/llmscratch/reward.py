@@ -47,8 +47,8 @@ from .model import GPT
 from .pairs import Pair
 from .preferences import dpo_loss, response_logprobs
 
-__all__ = ["DPOModel", "PairBatches", "RewardModel", "bradley_terry_loss", "encode_pair_texts", "load_reward_model",
-           "score_pairs"]
+__all__ = ["DPOModel", "PairBatches", "RewardModel", "bradley_terry_loss", "encode_pair_texts", "load_dpo_model",
+           "load_reward_model", "score_pairs"]
 
 
 def encode_pair_texts(pair: Pair, tokenizer: Any, context_length: int) -> list[tuple[list[int], int]]:
@@ -227,6 +227,13 @@ def score_pairs(model: nn.Module, batches: PairBatches, pairs: Sequence[Pair], b
         out.append(torch.stack(_halves(scores), dim=1))
     model.train(was)
     return torch.cat(out)
+
+
+def load_dpo_model() -> tuple[GPT, Any]:
+    """The committed DPO model (``data/part5_dpo.pt``: the main β, seed 42) and the course tokenizer; CPU, float32."""
+    from .sft import load_tuned_model
+
+    return load_tuned_model("part5_dpo.pt", "dpo_course")
 
 
 def load_reward_model() -> RewardModel:

@@ -41,7 +41,7 @@ from .model import GPT
 from .runtime import eval_mode
 from .sampling import generate_batch
 
-__all__ = ["InstructionBatches", "evaluate_instructions", "generate_responses", "load_sft_model"]
+__all__ = ["InstructionBatches", "evaluate_instructions", "generate_responses", "load_sft_model", "load_tuned_model"]
 
 IGNORE = -100
 
@@ -124,9 +124,17 @@ def load_sft_model() -> tuple[GPT, BPETokenizer]:
 
     CPU, float32, evaluation mode. Raises `FileNotFoundError` naming the command that makes it.
     """
-    path = results_dir() / "part5_sft.pt"
+    return load_tuned_model("part5_sft.pt", "sft_course")
+
+
+def load_tuned_model(filename: str, script: str) -> tuple[GPT, BPETokenizer]:
+    """A committed fine-tuned course model, ``data/<filename>`` (float16 on disk), and the course tokenizer.
+
+    CPU, float32, evaluation mode. Raises `FileNotFoundError` naming ``python -m llmscratch.scripts.<script>``.
+    """
+    path = results_dir() / filename
     if not path.is_file():
-        raise FileNotFoundError(f"{path} missing: run python -m llmscratch.scripts.sft_course")
+        raise FileNotFoundError(f"{path} missing: run python -m llmscratch.scripts.{script}")
     saved = torch.load(path, map_location="cpu", weights_only=True)
     model = GPT(GPTConfig(**saved["model_config"]))
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in saved["model"].items()})
