@@ -89,3 +89,50 @@ def test_other_bad_inputs():
         LoRALinear(nn.Conv1d(2, 2, 1), 1)
     with pytest.raises(ValueError, match="no nn.Linear named"):
         add_lora(GPT(CONFIG), 2, targets=("nothing",))
+
+
+def test_lora_script_on_two_steps(tmp_path, monkeypatch):
+    import json
+
+    from llmscratch.instructions import END, Example
+    from llmscratch.scripts import lora_course
+    from llmscratch.training import TrainConfig
+
+    class Chars:
+        special_tokens = {END: 127}
+
+        def encode(self, text):
+            return [min(ord(c), 126) for c in text]
+
+        def decode(self, ids):
+            return "".join(chr(i) if i < 127 else END for i in ids)
+
+    config = GPTConfig(vocab_size=128, context_length=96, d_model=16, n_layers=1, n_heads=2, position="rope")
+
+    def tiny_course_model(verify=True):
+        torch.manual_seed(0)
+        return GPT(config).eval(), Chars()
+
+    examples = [Example("arithmetic", "What is 2 + 2?", "4"), Example("copy", "Copy exactly: a b", "a b")]
+    g = torch.Generator().manual_seed(0)
+    splits = {name: torch.randint(0, 127, (300,), generator=g) for name in ("train", "val", "test")}
+    monkeypatch.setattr(lora_course, "load_course_model", tiny_course_model)
+    monkeypatch.setattr(lora_course, "make_instructions", lambda text: {"train": examples * 3, "val": examples})
+    monkeypatch.setattr(lora_course, "load_text", lambda name: "")
+    monkeypatch.setattr(lora_course, "shakespeare_bpe_splits", lambda: (None, splits, {}))
+    monkeypatch.setattr("llmscratch.scripts.sft_course.rung_loss", lambda model, splits: 1.5)
+    monkeypatch.setattr("llmscratch.scripts.sft_course.MAX_NEW_TOKENS", 4)
+    monkeypatch.setattr(lora_course, "SFT_TRAIN", TrainConfig(steps=2, batch_size=2, warmup_steps=1, eval_interval=2,
+                                                              eval_batches=1))
+    monkeypatch.setattr(lora_course, "MAIN_RANK", 2)
+    out = tmp_path / "lora.json"
+    assert lora_course.main(["--seeds", "1", "2", "--ranks", "1", "2", "--out", str(out), "--no-progress"]) == 0
+    result = json.loads(out.read_text())
+    assert [(r["rank"], r["seed"]) for r in result["runs"]] == [(1, 1), (2, 1), (2, 2)]
+    one, two, _ = result["runs"]
+    assert two["trainable"] == 2 * one["trainable"]  # (in + out) x rank per adapted layer
+    # AdamW keeps two float32 moments per trainable number, plus a step counter per tensor.
+    assert 8 * one["trainable"] <= one["optimizer_bytes"] < 8 * one["trainable"] + 1000
+    assert result["full_fine_tuning"]["optimizer_bytes_model"] > 10 * one["optimizer_bytes"]
+    saved = torch.load(out.with_suffix(".pt"), weights_only=True)
+    assert saved["rank"] == 2 and all("lora_" in k for k in saved["adapters"])
