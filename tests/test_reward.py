@@ -218,3 +218,25 @@ def test_dpo_script_on_two_steps(tmp_path, monkeypatch, splits):
     saved = torch.load(out.with_suffix(".pt"), weights_only=True)
     model = GPT(GPTConfig(**saved["model_config"]))
     model.load_state_dict({k: v.float() for k, v in saved["model"].items()})
+
+
+def test_the_committed_reward_and_dpo_runs_and_models():
+    import json
+
+    from llmscratch.data import results_dir
+    from llmscratch.reward import load_dpo_model, load_reward_model
+    from llmscratch.sft import load_sft_model
+
+    reward = json.loads((results_dir() / "part5_reward.json").read_text())
+    dpo = json.loads((results_dir() / "part5_dpo.json").read_text())
+    for record in (reward, dpo):
+        assert record["provenance"]["git_dirty"] is False
+    assert [len(row["accuracy"]) for row in reward["rows"]] == [3, 3]
+    assert sum(r["method"] == "dpo" and r["beta"] == dpo["main_beta"] for r in dpo["runs"]) == 3
+    assert sum(r["method"] == "sft" for r in dpo["runs"]) == 3
+    sft, _ = load_sft_model()
+    rm = load_reward_model()
+    assert not rm.training and rm.trainable_blocks == reward["trainable_blocks"]
+    tuned, tokenizer = load_dpo_model()
+    assert tuned.config == sft.config and tokenizer.special_tokens[END] == sft.config.vocab_size - 1
+    assert any(not torch.equal(a, b) for a, b in zip(tuned.parameters(), sft.parameters()))
