@@ -4,9 +4,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from llmscratch.exercises import ExerciseError, check_bradley_terry, check_dpo_loss, check_sft_targets
+from llmscratch.exercises import (
+    ExerciseError,
+    check_bradley_terry,
+    check_dpo_loss,
+    check_grpo_advantages,
+    check_sft_targets,
+)
 from llmscratch.instructions import sft_targets
-from llmscratch.preferences import dpo_loss
+from llmscratch.preferences import dpo_loss, grpo_advantages
 from llmscratch.reward import bradley_terry_loss
 
 
@@ -71,3 +77,23 @@ def test_bradley_terry_slips_are_rejected(wrong, message):
 def test_dpo_slips_are_rejected(wrong, message):
     with pytest.raises(ExerciseError, match=message):
         check_dpo_loss(wrong)
+
+
+def test_the_advantage_checker_passes_the_package_and_rejects_slips(capsys):
+    check_grpo_advantages(grpo_advantages)
+    assert "check_grpo_advantages: all 4 cases" in capsys.readouterr().out
+
+    def sample_std(r):
+        c = r - r.mean(dim=1, keepdim=True)
+        s = r.std(dim=1, keepdim=True)
+        return torch.where(s > 0, c / s.clamp(min=1e-6), torch.zeros_like(c))
+
+    def no_zero_guard(r):
+        return (r - r.mean(dim=1, keepdim=True)) / r.std(dim=1, correction=0, keepdim=True)
+
+    def whole_batch(r):
+        return (r - r.mean()) / r.std(correction=0)
+
+    for wrong, message in ((sample_std, "one less"), (no_zero_guard, "all equal"), (whole_batch, "its own group")):
+        with pytest.raises(ExerciseError, match=message):
+            check_grpo_advantages(wrong)

@@ -8,7 +8,10 @@ with a question that points at the likely slip, never the fix:
 - `check_bradley_terry` against `llmscratch.reward.bradley_terry_loss` (the sign of the
   difference, a sum instead of a mean, σ instead of log σ);
 - `check_dpo_loss` against `llmscratch.preferences.dpo_loss` (β left out, the reference
-  subtracted the wrong way round).
+  subtracted the wrong way round);
+- `check_grpo_advantages` against `llmscratch.preferences.grpo_advantages` (the sample standard
+  deviation instead of the population one, the mean over all groups instead of each group's, a
+  group whose rewards are all equal divided by zero).
 """
 
 from __future__ import annotations
@@ -19,11 +22,11 @@ import torch
 import torch.nn.functional as F
 
 from ..instructions import sft_targets
-from ..preferences import dpo_loss
+from ..preferences import dpo_loss, grpo_advantages
 from ..reward import bradley_terry_loss
 from .core import call_learner, expect_tensor, passed
 
-__all__ = ["check_bradley_terry", "check_dpo_loss", "check_sft_targets"]
+__all__ = ["check_bradley_terry", "check_dpo_loss", "check_grpo_advantages", "check_sft_targets"]
 
 
 def check_sft_targets(fn: Callable[[list[int], int], torch.Tensor]) -> None:
@@ -100,3 +103,27 @@ def check_dpo_loss(fn: Callable[..., torch.Tensor]) -> None:
         })
         expect_tensor(where, got, want, hint=hint)
     passed("check_dpo_loss", len(cases))
+
+
+def check_grpo_advantages(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    """Check ``fn(rewards) -> advantages`` for (prompts, group) rewards: each reward minus its group's mean, over the
+    group's population standard deviation, and 0 for a group whose rewards are all equal."""
+    cases = [torch.tensor([[1.0, 0.0, 0.0, 0.0]]), torch.tensor([[1.0, 0.0], [0.0, 0.0]]),
+             torch.tensor([[1.0, 1.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]]),
+             torch.tensor([[0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0]])]
+    for rewards in cases:
+        where = f"rewards={rewards.tolist()}"
+        got = call_learner(where, fn, rewards.clone())
+        want = grpo_advantages(rewards)
+        hint = ""
+        if isinstance(got, torch.Tensor) and got.shape == want.shape and not torch.allclose(got.float(), want):
+            if torch.isnan(got).any() or torch.isinf(got).any():
+                hint = "what should a group whose rewards are all equal get?"
+            elif torch.allclose(got.float(), grpo_advantages(rewards) * torch.sqrt(
+                    torch.tensor((rewards.shape[1] - 1) / rewards.shape[1])), atol=1e-5):
+                hint = "which standard deviation: divide by the group size, or by one less?"
+            elif torch.allclose(got.float().sum(), torch.tensor(0.0), atol=1e-4) and \
+                    not torch.allclose(got.float().sum(dim=1), torch.zeros(rewards.shape[0]), atol=1e-4):
+                hint = "is each answer compared with its own group, or with every answer of the batch?"
+        expect_tensor(where, got, want, hint=hint)
+    passed("check_grpo_advantages", len(cases))

@@ -37,7 +37,7 @@ from ..memory import memory_estimate
 from ..sft import InstructionBatches
 from ..training import TrainConfig, train
 from .cli import commit_result, default_out, map_jobs, script_parser, start
-from .sft_course import SFT_TRAIN, _scores
+from .sft_course import SFT_TRAIN, score_model
 
 MODULE = "llmscratch.scripts.lora_course"
 OUT = "data/part5_lora.json"
@@ -90,7 +90,7 @@ def _one_run(rank: int, cfg: TrainConfig, device: str, threads: int, progress: b
     merged = {k: v for k, v in model.state_dict().items() if "lora_" not in k}
     model.load_state_dict({k: (v.half().float() if v.is_floating_point() else v) for k, v in merged.items()},
                           strict=False)
-    scores = _scores(model, tokenizer, data["val"], splits)
+    scores = score_model(model, tokenizer, data["val"], splits)
     print(f"rank {rank:4d} seed {cfg.seed}  exact {scores['exact']:.3f}  format {scores['format']:.3f}  "
           f"shakespeare {scores['shakespeare_val']:.4f}  trainable {trainable:,}  optimizer {state_bytes:,} B  "
           f"({seconds:.0f} s)", flush=True)

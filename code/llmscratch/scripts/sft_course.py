@@ -58,7 +58,9 @@ def _shown(examples: list, report: dict[str, Any]) -> dict[str, list[dict[str, s
     return out
 
 
-def _scores(model: torch.nn.Module, tokenizer: Any, examples: list, splits: dict[str, torch.Tensor]) -> dict[str, Any]:
+def score_model(model: torch.nn.Module, tokenizer: Any, examples: list,
+                splits: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Held-out exact match per task, format, stopping, Shakespeare's validation loss, and the first answers."""
     report = evaluate_instructions(model, tokenizer, examples, MAX_NEW_TOKENS, use_cache=True)
     return {"exact": report["exact"], "format": report["format"], "stopped": report["stopped"],
             "tasks": report["tasks"], "shakespeare_val": rung_loss(model, splits), "shown": _shown(examples, report)}
@@ -78,7 +80,7 @@ def _one_run(name: str, mask_prompt: bool, cfg: TrainConfig, device: str, thread
     seconds = time.time() - t0
     # Scored as it is stored: float16 weights (the .pt file), read back as float32.
     model.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in model.state_dict().items()})
-    scores = _scores(model, tokenizer, data["val"], splits)
+    scores = score_model(model, tokenizer, data["val"], splits)
     print(f"{name:24s} seed {cfg.seed}  exact {scores['exact']:.3f}  format {scores['format']:.3f}  "
           f"stopped {scores['stopped']:.3f}  shakespeare {scores['shakespeare_val']:.4f}  ({seconds:.0f} s)",
           flush=True)
@@ -98,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _, splits, _ = shakespeare_bpe_splits()
     data = make_instructions(load_text("tinyshakespeare"))
     base, tokenizer = load_course_model(verify=False)
-    before = _scores(base, tokenizer, data["val"], splits)
+    before = score_model(base, tokenizer, data["val"], splits)
     print(f"{'course model':24s}          exact {before['exact']:.3f}  format {before['format']:.3f}  "
           f"stopped {before['stopped']:.3f}  shakespeare {before['shakespeare_val']:.4f}", flush=True)
     calls = [(name, mask, replace(cfg, seed=seed), str(device), args.threads, not args.no_progress and args.jobs == 1,
