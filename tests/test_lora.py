@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torch.nn as nn
+from chartok import Chars
 
 from llmscratch import GPT, GPTConfig
 from llmscratch.lora import LoRALinear, add_lora, lora_parameters, merge_lora, trainable_share, unmerge_lora
@@ -94,18 +95,9 @@ def test_other_bad_inputs():
 def test_lora_script_on_two_steps(tmp_path, monkeypatch):
     import json
 
-    from llmscratch.instructions import END, Example
+    from llmscratch.instructions import Example
     from llmscratch.scripts import lora_course
     from llmscratch.training import TrainConfig
-
-    class Chars:
-        special_tokens = {END: 127}
-
-        def encode(self, text):
-            return [min(ord(c), 126) for c in text]
-
-        def decode(self, ids):
-            return "".join(chr(i) if i < 127 else END for i in ids)
 
     config = GPTConfig(vocab_size=128, context_length=96, d_model=16, n_layers=1, n_heads=2, position="rope")
 

@@ -5,6 +5,7 @@ import random
 
 import pytest
 import torch
+from chartok import Chars
 from test_instructions import play  # the same small play
 
 from llmscratch import GPT, GPTConfig
@@ -15,18 +16,6 @@ from llmscratch.reward import DPOModel, PairBatches, RewardModel, bradley_terry_
 from llmscratch.training import TrainConfig, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-class Chars:
-    """A tokenizer of bytes 0..126 plus the end token 127."""
-
-    special_tokens = {END: 127}
-
-    def encode(self, text):
-        return [min(ord(c), 126) for c in text]
-
-    def decode(self, ids):
-        return "".join(chr(i) if i < 127 else END for i in ids)
 
 
 
@@ -151,17 +140,13 @@ def test_dpo_model_loss_equals_the_function_on_response_logprobs(splits):
         DPOModel(policy, beta=0.0)
 
 
-class CharsWithSize(Chars):
-    vocab_size = 128
-
-
 def _tiny_sft(monkeypatch, module, splits):
     """Point a Part 5 script at a tiny model, the small play's examples, and no corpus."""
     config = GPTConfig(vocab_size=128, context_length=512, d_model=16, n_layers=2, n_heads=2, position="rope")
 
     def tiny_sft_model():
         torch.manual_seed(0)
-        return GPT(config).eval(), CharsWithSize()
+        return GPT(config).eval(), Chars()
 
     small = {name: v[:27] for name, v in splits.items()}
     monkeypatch.setattr(module, "load_sft_model", tiny_sft_model)

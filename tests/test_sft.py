@@ -2,24 +2,13 @@
 
 import pytest
 import torch
+from chartok import Chars
 
 from llmscratch import GPT, GPTConfig
 from llmscratch.instructions import END, Example
 from llmscratch.sft import InstructionBatches, evaluate_instructions, generate_responses
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-class Chars:
-    """A tokenizer of bytes 0..126 plus the end token 127."""
-
-    special_tokens = {END: 127}
-
-    def encode(self, text):
-        return [ord(c) for c in text]
-
-    def decode(self, ids):
-        return "".join(chr(i) if i < 127 else END for i in ids)
 
 
 EXAMPLES = [Example("arithmetic", "What is 2 + 2?", "4"), Example("reverse", "Reverse the letters of: ab", "ba"),

@@ -2,24 +2,13 @@
 
 import pytest
 import torch
+from chartok import Chars
 
 from llmscratch import GPT, GPTConfig
 from llmscratch.instructions import END, Example
 from llmscratch.verifier import GRPOConfig, grpo_step, sample_group, train_grpo, verify
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-class Chars:
-    """A tokenizer of bytes 0..126 plus the end token 127."""
-
-    special_tokens = {END: 127}
-
-    def encode(self, text):
-        return [min(ord(c), 126) for c in text]
-
-    def decode(self, ids):
-        return "".join(chr(i) if i < 127 else END for i in ids)
 
 
 EXAMPLES = [Example("copy", "Copy exactly: a", "a"), Example("arithmetic", "What is 1 + 1?", "2")]

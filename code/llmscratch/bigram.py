@@ -22,8 +22,9 @@ import math
 from collections.abc import Iterable, Sequence
 
 import torch
+import torch.nn as nn
 
-__all__ = ["CountingBigram"]
+__all__ = ["BigramLM", "CountingBigram"]
 
 
 def _pairs(sequences: Iterable[Sequence[int]], boundary_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,3 +122,29 @@ class CountingBigram:
                 seq.append(current)
             out.append(seq)
         return out
+
+
+class BigramLM(nn.Module):
+    """A fitted `CountingBigram` as a language-model module: ``model(idx) -> (logits, None)``.
+
+    The logits at each position are log P(next | the token there), so everything written for the
+    GPT (generation, `sft.evaluate_instructions`, `sft.response_loss`) scores the counting
+    baseline by the same protocol. `context_length` is only how much of a row `generate` passes
+    in; the table looks at one token.
+
+    >>> lm = BigramLM(CountingBigram.fit([[1, 2]], vocab_size=3), smoothing=0.0)
+    >>> lm(torch.tensor([[1]]))[0].exp().tolist()   # after 1 always comes 2
+    [[[0.0, 0.0, 1.0]]]
+    """
+
+    def __init__(self, bigram: CountingBigram, smoothing: float = 1.0, context_length: int = 256) -> None:
+        super().__init__()
+        self.context_length = context_length
+        self.register_buffer("log_probs", bigram.probabilities(smoothing).log().float())  # (V, V)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> tuple[torch.Tensor, None]:
+        if targets is not None:
+            raise ValueError("BigramLM scores ids; compute the loss from its logits")
+        if idx.ndim != 2:
+            raise ValueError(f"idx must have shape (batch, length), got {tuple(idx.shape)}")
+        return self.log_probs[idx], None  # (B, T, V)

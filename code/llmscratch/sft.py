@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from .bpe import BPETokenizer
 from .config import GPTConfig
@@ -41,7 +42,8 @@ from .model import GPT
 from .runtime import eval_mode
 from .sampling import generate_batch
 
-__all__ = ["InstructionBatches", "evaluate_instructions", "generate_responses", "load_sft_model", "load_tuned_model"]
+__all__ = ["InstructionBatches", "evaluate_instructions", "generate_responses", "load_sft_model", "load_tuned_model",
+           "response_loss"]
 
 IGNORE = -100
 
@@ -78,6 +80,33 @@ class InstructionBatches:
             if self.mask_prompt:
                 y[i, : prompt_length - 1] = IGNORE  # position i predicts token i + 1: the prompt's tokens get no loss
         return x, y
+
+
+@torch.no_grad()
+def response_loss(model: torch.nn.Module, tokenizer: Any, examples: Sequence[Example], batch_size: int = 64) -> float:
+    """Mean cross-entropy (nats) per response token, end-of-text token included, over all `examples`.
+
+    Every example once, in order, so the figure is exact and the same on every call: the held-out
+    counterpart of the training loss with the prompt masked. Lower means the right answers are likelier.
+    """
+    if not examples:
+        raise ValueError("no examples to score")
+    batches = InstructionBatches({"all": examples}, tokenizer, model.context_length)
+    pool = batches.splits["all"]
+    total, count = 0.0, 0
+    with eval_mode(model):
+        for start in range(0, len(pool), batch_size):
+            rows = pool[start:start + batch_size]
+            width = max(len(ids) for ids, _ in rows) - 1
+            x = torch.full((len(rows), width), batches.end_id, dtype=torch.long)
+            y = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+            for i, (ids, prompt_length) in enumerate(rows):
+                x[i, :len(ids) - 1] = torch.tensor(ids[:-1])
+                y[i, prompt_length - 1:len(ids) - 1] = torch.tensor(ids[prompt_length:])
+            logits, _ = model(x)
+            total += F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=IGNORE, reduction="sum").item()
+            count += int((y != IGNORE).sum())
+    return total / count
 
 
 def generate_responses(model: torch.nn.Module, tokenizer: Any, examples: Sequence[Example], max_new_tokens: int = 48,
