@@ -19,6 +19,7 @@ import llmscratch.blocks as blocks_module
 import llmscratch.bpe as bpe
 import llmscratch.gqa as gqa_module
 import llmscratch.kv_cache as kv_cache_module
+import llmscratch.lora as lora_module
 import llmscratch.model as model_module
 import llmscratch.moe as moe_module
 import llmscratch.paging as paging_module
@@ -62,7 +63,7 @@ def test_the_six_diagrams_of_the_issue_exist_and_belong_to_real_chapters():
     assert set(NAMES) == {"attention-weighted-average", "multi-head", "rope-rotation", "transformer-block",
                           "residual-stream", "bpe-merge", "sliding-window", "paged-kv-cache",
                           "moe-routing", "kv-cache", "quantization-grids", "norm-steps",
-                          "gqa-heads", "objectives"}
+                          "gqa-heads", "objectives", "lora-adapter"}
     for d in DIAGRAMS.values():
         assert (ROOT / d.chapter).is_file(), d.chapter
         assert d.title and 80 < len(d.alt) < 600  # one to three sentences
@@ -162,6 +163,8 @@ NAMED = {
                  (kv_cache_module.KVCache(CONFIG), "length"), (CONFIG, "n_layers"), (CONFIG, "n_kv_heads"),
                  (CONFIG, "head_dim")],
     "objectives": [(attention_module, "prefix_lm_mask")],
+    "lora-adapter": [(lora_module, "LoRALinear"), (MODEL.blocks[0].attention, "proj"),
+                     (MODEL.blocks[0].feed_forward, "up"), (MODEL.blocks[0].feed_forward, "down")],
     "quantization-grids": [(quantization_module.QuantScheme(), "qmax"), (quantization_module.QuantScheme(), "bits"),
                            (quantization_module.QuantScheme(), "group_size")],
 }
@@ -184,6 +187,7 @@ QUOTED = {
                                                  "s = (max - min) / (2^bits - 1)", "ŵ = s · (q - z)"]),
     "norm-steps": (blocks_module, ["x * inverse_rms"]),
     "objectives": (attention_module, ["j <= i", "j < prefix_length"]),
+    "lora-adapter": (lora_module, ["(alpha / rank) B A", "W <- W + (alpha / rank) B A"]),
     "gqa-heads": (gqa_module, ["i // (n_heads / n_kv_heads)"]),
 }
 
@@ -290,3 +294,17 @@ def test_the_grids_drawn_are_the_packages():
         assert all(min(abs(r - v) for v in levels) < 1e-6 for r in rounded)  # every value is on the grid
         assert max(abs(a - b) for a, b in zip(ROW, rounded)) <= scale / 2 + 1e-6
     assert len(OUTLIER_ROW) == 64 and max(OUTLIER_ROW) == 0.9
+
+
+def test_the_lora_counts_drawn_are_the_packages():
+    from llmscratch.diagrams.adapters import RANK, course_counts
+    from llmscratch.experiments import RECIPES
+
+    drawn = texts("lora-adapter")
+    d = RECIPES["course"].model.d_model
+    layer = lora_module.LoRALinear(nn.Linear(d, d), RANK)
+    adapter = layer.lora_a.numel() + layer.lora_b.numel()
+    assert f"({d} + {d}) · {RANK} = {adapter:,}" in drawn and f"{d * d:,} numbers" in drawn
+    assert f"{adapter:,} numbers against W's {d * d:,}" in DIAGRAMS["lora-adapter"].alt
+    trainable, total = course_counts()
+    assert f"{trainable:,} trainable of {total:,}" in drawn

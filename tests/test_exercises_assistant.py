@@ -9,7 +9,9 @@ from llmscratch.exercises import (
     check_bradley_terry,
     check_dpo_loss,
     check_grpo_advantages,
+    check_lora_forward,
     check_sft_targets,
+    check_shingles,
 )
 from llmscratch.instructions import sft_targets
 from llmscratch.preferences import dpo_loss, grpo_advantages
@@ -97,3 +99,41 @@ def test_the_advantage_checker_passes_the_package_and_rejects_slips(capsys):
     for wrong, message in ((sample_std, "one less"), (no_zero_guard, "all equal"), (whole_batch, "its own group")):
         with pytest.raises(ExerciseError, match=message):
             check_grpo_advantages(wrong)
+
+
+def test_the_lora_checker_passes_the_forward_and_rejects_slips(capsys):
+    def right(x, w, b, a, bb, scale):
+        return x @ w.T + b + scale * (x @ a.T) @ bb.T
+
+    check_lora_forward(right)
+    assert "check_lora_forward: all 3 cases" in capsys.readouterr().out
+    slips = ((lambda x, w, b, a, bb, s: x @ w.T + b + (x @ a.T) @ bb.T, "alpha / rank"),
+             (lambda x, w, b, a, bb, s: s * (x @ a.T) @ bb.T, "all of W x"),
+             (lambda x, w, b, a, bb, s: x @ w.T + s * (x @ a.T) @ bb.T, "bias"),
+             (lambda x, w, b, a, bb, s: x @ w + b, "raised"))  # a wrong shape: W not transposed
+    for wrong, message in slips:
+        with pytest.raises(ExerciseError, match=message):
+            check_lora_forward(wrong)
+
+
+def test_the_shingle_checker_passes_the_package_and_rejects_slips(capsys):
+    from llmscratch.dedup import normalize, shingles
+
+    check_shingles(shingles)
+    assert "check_shingles: all 5 cases" in capsys.readouterr().out
+
+    def raw(text, k):
+        return {text[i:i + k] for i in range(len(text) - k + 1)}
+
+    def last_left_out(text, k):
+        t = normalize(text)
+        return {t[i:i + k] for i in range(len(t) - k)} if len(t) > k else {t}
+
+    def nothing_for_short(text, k):
+        t = normalize(text)
+        return {t[i:i + k] for i in range(len(t) - k + 1)}
+
+    for wrong, message in ((raw, "normalized"), (last_left_out, "how many k-grams"), (nothing_for_short, "shorter"),
+                           (lambda text, k: sorted(shingles(text, k)), "a set")):
+        with pytest.raises(ExerciseError, match=message):
+            check_shingles(wrong)

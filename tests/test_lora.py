@@ -128,3 +128,23 @@ def test_lora_script_on_two_steps(tmp_path, monkeypatch):
     assert result["full_fine_tuning"]["optimizer_bytes_model"] > 10 * one["optimizer_bytes"]
     saved = torch.load(out.with_suffix(".pt"), weights_only=True)
     assert saved["rank"] == 2 and all("lora_" in k for k in saved["adapters"])
+
+
+def test_adamw_state_is_the_memory_models_for_full_training_and_eight_bytes_per_adapter_number():
+    from llmscratch.memory import adamw_state_bytes, memory_estimate
+
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=40, context_length=16, d_model=16, n_layers=2, n_heads=2, position="rope")
+    model = GPT(config)
+    x = torch.randint(40, (2, 16), generator=torch.Generator().manual_seed(1))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert adamw_state_bytes(model, x, x) == memory_estimate(config, 2).adam
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the step was undone
+    assert all(p.grad is None for p in model.parameters())
+    add_lora(model, rank=2)
+    adapters = lora_parameters(model)
+    assert adamw_state_bytes(model, x, x) == 8 * sum(p.numel() for p in adapters) + 4 * len(adapters)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    with pytest.raises(ValueError, match="no trainable"):
+        adamw_state_bytes(model, x, x)

@@ -72,8 +72,8 @@ from .config import GPTConfig
 from .kv_cache import kv_cache_bytes
 from .model import GPT, parameter_formula
 
-__all__ = ["MemoryEstimate", "activation_counts", "kv_cache_bytes", "measure_memory", "memory_estimate",
-           "saved_tensor_bytes"]
+__all__ = ["MemoryEstimate", "activation_counts", "adamw_state_bytes", "kv_cache_bytes", "measure_memory",
+           "memory_estimate", "saved_tensor_bytes"]
 
 INDEX_BYTES = 8  # token ids, targets and positions are int64
 STEP_BYTES = 4  # AdamW keeps each parameter tensor's step count as a float32 scalar tensor
@@ -232,3 +232,23 @@ def measure_memory(config: GPTConfig, batch_size: int, seed: int = 0) -> MemoryE
     state = [t for s in optimizer.state.values() for t in s.values() if isinstance(t, torch.Tensor)]
     return MemoryEstimate(params=_tensor_bytes(parameters), grads=_tensor_bytes(p.grad for p in parameters),
                           adam=_tensor_bytes(state), activations=activations)
+
+
+def adamw_state_bytes(model: torch.nn.Module, idx: torch.Tensor, targets: torch.Tensor) -> int:
+    """Bytes of the state a fresh AdamW over `model`'s trainable parameters holds after one step on a batch.
+
+    Only parameters with ``requires_grad`` get state (two moments and a step count each), which
+    is the saving of training few of them (`llmscratch.lora`). The step is taken and undone: the
+    weights are restored and the gradients cleared, so the model is left as it was.
+    """
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if not trainable:
+        raise ValueError("the model has no trainable parameters: nothing for an optimizer to keep")
+    optimizer = torch.optim.AdamW(trainable)
+    model(idx, targets)[1].backward()
+    optimizer.step()
+    state = [t for s in optimizer.state.values() for t in s.values() if isinstance(t, torch.Tensor)]
+    model.zero_grad(set_to_none=True)
+    model.load_state_dict(saved)
+    return _tensor_bytes(state)

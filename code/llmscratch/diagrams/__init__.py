@@ -26,7 +26,9 @@ Plots show what a model did; these show what an idea *is*. The pictures:
 - ``norm-steps``: one vector through LayerNorm (centre, then scale) and RMSNorm (scale only),
   computed with ``make_norm`` (norms and activations chapter);
 - ``gqa-heads``: eight query heads reading eight, two or one key/value heads, with the cache per
-  token of each (GQA chapter).
+  token of each (GQA chapter);
+- ``lora-adapter``: a frozen weight beside its two low-rank factors, the sum and the merge, with
+  the course model's trainable count from ``add_lora`` (LoRA chapter).
 
 Every picture is a self-contained SVG: an opaque light card (an SVG inside ``<img>`` cannot follow
 the book's dark-mode switch), a ``<title>`` and a ``<desc>`` that carry the alt text, system fonts,
@@ -51,6 +53,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+from .adapters import draw_lora
 from .cache import draw_gqa, draw_kv_cache
 from .experts import draw_moe_routing
 from .grids import draw_grids
@@ -171,6 +174,13 @@ DIAGRAMS: dict[str, Diagram] = {
         "seen by every query, two words replaced by the MASK token, and only those two positions predict the word "
         "that was there.",
         "book/part4/objectives.md", draw_objectives),
+    "lora-adapter": Diagram(
+        "A LoRA adapter beside a frozen weight",
+        "The input x goes through the frozen 256 by 256 weight W of an attention output projection, and through "
+        "the adapter: A, 8 by 256, random at the start, then B, 256 by 8, zero at the start, scaled by alpha over "
+        "rank. The two outputs are added. The adapter has 4,096 numbers against W's 65,536. Merging adds "
+        "(alpha / rank) B A into W once.",
+        "book/part5/lora.md", draw_lora),
 }
 
 

@@ -11,7 +11,11 @@ with a question that points at the likely slip, never the fix:
   subtracted the wrong way round);
 - `check_grpo_advantages` against `llmscratch.preferences.grpo_advantages` (the sample standard
   deviation instead of the population one, the mean over all groups instead of each group's, a
-  group whose rewards are all equal divided by zero).
+  group whose rewards are all equal divided by zero);
+- `check_lora_forward` against `llmscratch.lora.LoRALinear` (the scale left out, the frozen
+  layer's output or its bias left out);
+- `check_shingles` against `llmscratch.dedup.shingles` (no normalising, the last k-gram left out,
+  a short text given no shingle).
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from ..dedup import shingles
 from ..instructions import sft_targets
+from ..lora import LoRALinear
 from ..preferences import dpo_loss, grpo_advantages
 from ..reward import bradley_terry_loss
-from .core import call_learner, expect_tensor, passed
+from .core import ExerciseError, call_learner, expect_tensor, passed
 
-__all__ = ["check_bradley_terry", "check_dpo_loss", "check_grpo_advantages", "check_sft_targets"]
+__all__ = ["check_bradley_terry", "check_dpo_loss", "check_grpo_advantages", "check_lora_forward", "check_shingles",
+           "check_sft_targets"]
 
 
 def check_sft_targets(fn: Callable[[list[int], int], torch.Tensor]) -> None:
@@ -127,3 +134,58 @@ def check_grpo_advantages(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
                 hint = "is each answer compared with its own group, or with every answer of the batch?"
         expect_tensor(where, got, want, hint=hint)
     passed("check_grpo_advantages", len(cases))
+
+
+def check_lora_forward(fn: Callable[..., torch.Tensor]) -> None:
+    """Check ``fn(x, weight, bias, a, b, scale) -> y``: a frozen linear layer plus the scaled low-rank update."""
+    g = torch.Generator().manual_seed(2)
+    cases = [(3, 4, 1, 2.0, 2), (5, 6, 2, 1.0, 3), (8, 4, 4, 0.5, 6)]
+    for d_in, d_out, rank, alpha, rows in cases:
+        base = torch.nn.Linear(d_in, d_out)
+        layer = LoRALinear(base, rank, alpha)
+        with torch.no_grad():
+            for p in (base.weight, base.bias, layer.lora_a, layer.lora_b):
+                p.copy_(torch.randn(p.shape, generator=g))
+        x = torch.randn(rows, d_in, generator=g)
+        where = f"x {tuple(x.shape)}, weight {d_out}x{d_in}, rank {rank}, scale {layer.scale:g}"
+        weight, bias, a, b = (t.detach().clone() for t in (base.weight, base.bias, layer.lora_a, layer.lora_b))
+        got = call_learner(where, fn, x.clone(), weight, bias, a, b, layer.scale)
+        with torch.no_grad():
+            want = layer(x)
+            update = x @ a.T @ b.T
+            frozen = x @ weight.T + bias
+        hint = ""
+        if isinstance(got, torch.Tensor) and got.shape == want.shape and not torch.allclose(got, want, atol=1e-5):
+            if torch.allclose(got, frozen + update, atol=1e-5):
+                hint = "where does the scale alpha / rank enter?"
+            elif torch.allclose(got, layer.scale * update, atol=1e-5) or torch.allclose(got, frozen - bias, atol=1e-5):
+                hint = "the adapter adds to the frozen layer's output: is all of W x + b there?"
+            elif torch.allclose(got, x @ weight.T + layer.scale * update, atol=1e-5):
+                hint = "is the frozen layer's bias there?"
+        expect_tensor(where, got, want, hint=hint)
+    passed("check_lora_forward", len(cases))
+
+
+def check_shingles(fn: Callable[[str, int], set]) -> None:
+    """Check ``fn(text, k) -> set of str``: the character k-grams of the normalized text (`dedup.normalize`)."""
+    cases = [("Abc, de!", 3), ("Reverse the letters of: honest", 5), ("What is 12 + 30?", 4), ("Ay.", 5),
+             ("  Two   SPACES  ", 2)]
+    for text, k in cases:
+        where = f"text={text!r}, k={k}"
+        got = call_learner(where, fn, text, k)
+        want = shingles(text, k)
+        if not isinstance(got, (set, frozenset)):
+            raise ExerciseError(f"{where}: expected a set of strings, got {type(got).__name__}")
+        if got != want:
+            raw = {text[i:i + k] for i in range(len(text) - k + 1)}
+            hint = ""
+            if not got:
+                hint = "what should a text shorter than k give, so that it can still be compared?"
+            elif got == raw:
+                hint = "are the texts normalized first (lowercase, no punctuation, single spaces)?"
+            elif got < want and len(want - got) == 1:
+                hint = "how many k-grams does a text of n characters have?"
+            missing, extra = sorted(want - got)[:3], sorted(got - want)[:3]
+            raise ExerciseError(f"{where}: {len(got)} shingles, expected {len(want)}; missing {missing}, "
+                                f"unexpected {extra}" + (f". Hint: {hint}" if hint else ""))
+    passed("check_shingles", len(cases))

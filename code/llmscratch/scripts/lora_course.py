@@ -33,7 +33,7 @@ from ..experiments import shakespeare_bpe_splits
 from ..fileio import atomic_path
 from ..instructions import make_instructions
 from ..lora import add_lora, lora_parameters, merge_lora, trainable_share
-from ..memory import memory_estimate
+from ..memory import adamw_state_bytes, memory_estimate
 from ..sft import InstructionBatches
 from ..training import TrainConfig, train
 from .cli import commit_result, default_out, map_jobs, script_parser, start
@@ -46,28 +46,6 @@ LORA_LEARNING_RATE = 1e-3
 MAIN_RANK = 8
 RANKS = (1, 2, 4, 8, 32, 128)
 SEEDS = (42, 43, 44)
-
-
-def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
-    """Bytes of every tensor an optimizer keeps per parameter (AdamW: its two moments and a step counter)."""
-    return sum(t.numel() * t.element_size() for state in optimizer.state.values() for t in state.values()
-               if isinstance(t, torch.Tensor))
-
-
-def measured_optimizer_bytes(model: torch.nn.Module, batches: InstructionBatches) -> int:
-    """The state a fresh AdamW over `model`'s trainable parameters holds after one step on one batch.
-
-    The step is taken on a copy of the weights and undone, so the model is left as it was.
-    """
-    saved = {k: v.clone() for k, v in model.state_dict().items()}
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad])
-    x, y = batches("train", 2, torch.Generator().manual_seed(0))
-    model(x, y)[1].backward()
-    optimizer.step()
-    state = optimizer_state_bytes(optimizer)
-    model.zero_grad(set_to_none=True)
-    model.load_state_dict(saved)
-    return state
 
 
 def _one_run(rank: int, cfg: TrainConfig, device: str, threads: int, progress: bool, keep: bool) -> dict[str, Any]:
@@ -83,7 +61,7 @@ def _one_run(rank: int, cfg: TrainConfig, device: str, threads: int, progress: b
     history = train(model.to(device), batches, cfg, progress=progress, desc=f"LoRA rank {rank} seed {cfg.seed}")
     seconds = time.time() - t0
     model = model.cpu()
-    state_bytes = measured_optimizer_bytes(model, batches)
+    state_bytes = adamw_state_bytes(model, *batches("train", 2, torch.Generator().manual_seed(0)))
     model.eval()
     adapters = {k: v.detach().half() for k, v in model.state_dict().items() if "lora_" in k}
     merge_lora(model)
