@@ -54,14 +54,14 @@ def draw_lora(ident: str, title: str, desc: str) -> Canvas:
     c.rect(200, ay, side, thin, tint(BLUE, 0.55), BLUE, 1.4, rx=1)
     c.text(200 + side / 2, ay + 32, f"A: {RANK} × {d}", 14, "middle", INK, "bold")
     c.text(200 + side / 2, ay + 52, "random at the start", 13, "middle", MUTED)
-    c.line(200 + side, ay + thin / 2, 436, ay + thin / 2, BLUE, 1.5, arrow=True)
-    c.text(404, ay - 12, f"{RANK} features", 13, "middle", MUTED)
-    bx, by = 440, 250
+    bx, by = 500, 214
+    c.line(200 + side, ay + thin / 2, bx - 4, ay + thin / 2, BLUE, 1.5, arrow=True)
+    c.text(435, ay - 12, f"{RANK} features", 13, "middle", MUTED)
     c.rect(bx, by, thin, side, tint(ORANGE, 0.55), ORANGE, 1.4, rx=1)
-    c.text(bx + 20, by + 80, f"B: {d} × {RANK}", 14, "start", INK, "bold")
-    c.text(bx + 20, by + 100, "zero at the start", 13, "start", MUTED)
+    c.text(bx + 20, by + 100, f"B: {d} × {RANK}", 14, "start", INK, "bold")
+    c.text(bx + 20, by + 120, "zero at the start", 13, "start", MUTED)
     c.line(bx + thin, by + 20, 640, 252, ORANGE, 1.5, arrow=True)
-    c.text(570, 300, "× alpha / rank", 14, "middle", MUTED)
+    c.text(590, 272, "× alpha / rank", 14, "middle", MUTED)
     # the sum
     c.circle(654, 242, 14, "none", INK, 1.6)
     c.text(654, 248, "+", 18, "middle", INK, "bold")
