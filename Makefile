@@ -45,6 +45,7 @@ notebooks: $(INSTALLED)
 browser-check: $(INSTALLED)
 	$(PY) -m pip install --quiet playwright==1.65.2
 	$(PY) tools/browser_check.py _build/html
+	$(PY) tools/playground_check.py --speed 50
 
 clean:
 	rm -rf _build .nbtest
