@@ -148,3 +148,21 @@ def test_adamw_state_is_the_memory_models_for_full_training_and_eight_bytes_per_
         p.requires_grad_(False)
     with pytest.raises(ValueError, match="no trainable"):
         adamw_state_bytes(model, x, x)
+
+
+def test_the_committed_lora_run_and_adapters():
+    import json
+
+    from llmscratch.course import load_course_model
+    from llmscratch.data import results_dir
+
+    record = json.loads((results_dir() / "part5_lora.json").read_text())
+    assert record["provenance"]["git_dirty"] is False
+    main = [r for r in record["runs"] if r["rank"] == record["main_rank"]]
+    assert len(main) == 3 and len({r["seed"] for r in main}) == 3
+    saved = torch.load(results_dir() / "part5_lora.pt", map_location="cpu", weights_only=True)
+    model, _ = load_course_model(verify=False)
+    add_lora(model, rank=saved["rank"])
+    result = model.load_state_dict({k: v.float() for k, v in saved["adapters"].items()}, strict=False)
+    assert not result.unexpected_keys and all("lora_" not in k for k in result.missing_keys)
+    assert sum(v.numel() for v in saved["adapters"].values()) == main[0]["trainable"]

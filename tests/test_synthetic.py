@@ -198,3 +198,19 @@ def test_synthetic_script_on_two_steps(tmp_path, monkeypatch, splits):
     assert 0 <= result["repetitive"]["recall"] <= 1
     saved = torch.load(out.with_suffix(".pt"), weights_only=True)
     GPT(GPTConfig(**saved["model_config"])).load_state_dict({k: v.float() for k, v in saved["model"].items()})
+
+
+def test_the_committed_synthetic_run_and_writer():
+    import json
+
+    from llmscratch.data import results_dir
+    from llmscratch.scripts import synthetic_course
+    from llmscratch.sft import load_tuned_model
+
+    record = json.loads((results_dir() / "part5_synthetic.json").read_text())
+    assert record["provenance"]["git_dirty"] is False
+    assert [row["name"] for row in record["rows"]] == list(synthetic_course.SETTINGS)
+    assert all(len(row["response_loss"]) == 3 for row in record["rows"])
+    assert len(record["generated"]["examples"]) == record["generated"]["answered"]
+    writer, tokenizer = load_tuned_model("part5_synthetic.pt", "synthetic_course")
+    assert not writer.training and writer.config.vocab_size == tokenizer.vocab_size
