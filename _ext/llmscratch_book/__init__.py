@@ -25,6 +25,10 @@ Why it exists:
   replacing Sphinx's default CDN address, so equations render without internet.
 * Bibliography labels are unique across chapters (`course_labels`), though each chapter has its
   own bibliography.
+* The playground page (``book/playground.md``) runs the course's models in the browser: its
+  JavaScript and stylesheet (``_static/playground/``) load only on a page with a
+  ``llmscratch-playground`` element, and the models it downloads are exported into the build's
+  ``_static/playground/`` when that page is built (`llmscratch_book.playground`).
 """
 
 from __future__ import annotations
@@ -47,6 +51,10 @@ MATHJAX_ENTRY = "tex-mml-chtml.js"
 # The parts of MathJax's es5 distribution that tex-mml-chtml.js loads, eagerly or on demand.
 MATHJAX_PARTS = (MATHJAX_ENTRY, "input", "output/chtml", "ui", "a11y", "sre", "adaptors")
 HTML_BUILDERS = ("html", "dirhtml", "singlehtml")
+PLAYGROUND_DOC = "book/playground"
+PLAYGROUND_MARKER = 'class="llmscratch-playground'  # the page's root element
+PLAYGROUND_JS = "playground/playground.js"
+PLAYGROUND_CSS = "playground/playground.css"
 DEFAULT_HEIGHT_PX = 450
 
 
@@ -195,6 +203,10 @@ def _page_context(app: Any, pagename: str, templatename: str, context: dict, doc
     if doctree is not None and "plotly-graph-div" in context.get("body", ""):
         app.add_js_file(PLOTLY_JS, priority=200)
         app.add_js_file(THEME_JS, priority=201)
+    # The playground's engine is a set of ES modules; the entry imports the others.
+    if doctree is not None and PLAYGROUND_MARKER in context.get("body", ""):
+        app.add_js_file(PLAYGROUND_JS, type="module")
+        app.add_css_file(PLAYGROUND_CSS)
 
 
 def _build_finished(app: Any, exception: Exception | None) -> None:
@@ -213,6 +225,10 @@ def _build_finished(app: Any, exception: Exception | None) -> None:
             else:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(src, dest)
+    if PLAYGROUND_DOC in app.env.found_docs:
+        from .playground import write_playground
+
+        write_playground(static / "playground")
 
 
 def setup(app: Any) -> dict[str, Any]:

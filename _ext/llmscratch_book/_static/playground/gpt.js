@@ -10,7 +10,8 @@
 // sampling.last_logits). With a cache, `ids` are the tokens after the cached ones: positions
 // start at cache.length, and every layer stores its keys and values for the next call. Without
 // one, the whole window goes through every layer: the same arithmetic, and the slow path the
-// KV cache exists to avoid.
+// KV cache exists to avoid. forward(model, ids, cache, attentionRows) also records every
+// layer's attention weights, as GPT.trace does (see attention).
 //
 // Left out: batches, learned and other position schemes, grouped-query attention, sliding windows,
 // mixtures of experts, and dropout (inference only).
@@ -163,8 +164,11 @@ export function applyRope(x, from, out, to, cos, sin, row, headDim) {
 // Causal self-attention of T new tokens x (T, d_model) that follow the cache.length cached ones;
 // stores their keys and values in `cache` (it is the caller's job to advance cache.length, as
 // GPT.forward does once every layer has stored). `weights` holds prefix + "qkv.weight" etc.
-// Mirrors attention.CausalSelfAttention.forward.
-export function attention(weights, prefix, x, T, cache, layer, config) {
+// Mirrors attention.CausalSelfAttention.forward. With `rows` (one array per head), it also keeps
+// the weights, as return_weights=True does: rows[h][p] is the Float32Array of query p's weights
+// over keys 0..p. A query's row depends on the tokens up to it only, so the rows of the cached
+// positions stay valid and only the new ones are written.
+export function attention(weights, prefix, x, T, cache, layer, config, rows = null) {
   const d = config.d_model;
   const H = config.n_heads;
   const hs = d / H;
@@ -199,6 +203,7 @@ export function attention(weights, prefix, x, T, cache, layer, config) {
         scores[j] = dot * scale;
       }
       const w = softmax(scores.subarray(0, seen));  // (seen,): the weights of this query
+      if (rows !== null) rows[h][start + t] = w.slice();  // a copy: `scores` is reused
       for (let j = 0; j < seen; j++) {
         const vAt = (h * C + j) * hs;
         for (let i = 0; i < hs; i++) y[qAt + i] += w[j] * values[vAt + i];
@@ -216,13 +221,13 @@ export function feedForward(model, prefix, x, T) {
   return linear(h, T, weights[prefix + "down.weight"], d, ffDim, weights[prefix + "down.bias"] ?? null);
 }
 
-// One pre-norm block, in place on x (T, d_model). Mirrors blocks.Block.forward.
-export function block(model, layer, x, T, cache) {
+// One pre-norm block, in place on x (T, d_model). Mirrors blocks.Block.forward; `rows` as in attention.
+export function block(model, layer, x, T, cache, rows = null) {
   const { config, weights } = model;
   const p = `blocks.${layer}.`;
   const norm = (name) => layerNorm(x, T, weights[p + name + ".weight"], weights[p + name + ".bias"] ?? null);
   // x = x + attention(norm_1(x))
-  addInPlace(x, attention(weights, p + "attention.", norm("norm_1"), T, cache, layer, config));
+  addInPlace(x, attention(weights, p + "attention.", norm("norm_1"), T, cache, layer, config, rows));
   // x = x + feed_forward(norm_2(x))
   addInPlace(x, feedForward(model, p + "feed_forward.", norm("norm_2"), T));
   return x;
@@ -245,7 +250,9 @@ export function embed(model, ids) {
 
 // The logits (vocab_size,) for the token after `ids`, which follow the cached tokens if a cache
 // is given (and are then added to it). Mirrors GPT.forward with sampling.last_logits.
-export function forward(model, ids, cache = null) {
+// `attentionRows`, if given, is an array with an array per layer, each with an array per head:
+// every layer writes its weights there (see attention), as GPT.trace records them.
+export function forward(model, ids, cache = null, attentionRows = null) {
   const { config, weights } = model;
   const d = config.d_model;
   const T = ids.length;
@@ -253,7 +260,9 @@ export function forward(model, ids, cache = null) {
   // Without a cache, a fresh one holds this call's keys and values and is then dropped.
   const store = cache ?? createCache(config, T);
   const x = embed(model, ids);  // (T, d)
-  for (let layer = 0; layer < config.n_layers; layer++) block(model, layer, x, T, store);
+  for (let layer = 0; layer < config.n_layers; layer++) {
+    block(model, layer, x, T, store, attentionRows === null ? null : attentionRows[layer]);
+  }
   store.length += T;  // every layer has stored these positions
   const last = layerNorm(x.subarray((T - 1) * d), 1, weights["final_norm.weight"], weights["final_norm.bias"] ?? null);
   return linear(last, 1, weights["lm_head.weight"], config.vocab_size, d);  // (V,): the output layer has no bias
