@@ -18,7 +18,7 @@ WITH_EXAMPLES = {
     "llmscratch.analysis", "llmscratch.attention", "llmscratch.bigram", "llmscratch.blocks",
     "llmscratch.bpe.pretokenization", "llmscratch.bpe.tokenizer", "llmscratch.bpe.train", "llmscratch.checks",
     "llmscratch.config", "llmscratch.data", "llmscratch.dedup", "llmscratch.export", "llmscratch.instructions",
-    "llmscratch.preferences", "llmscratch.synthetic",
+    "llmscratch.preferences", "llmscratch.sft", "llmscratch.synthetic",
     "llmscratch.reward", "llmscratch.decoding", "llmscratch.datasets", "llmscratch.diagnostics",
     "llmscratch.embeddings", "llmscratch.evaluation", "llmscratch.fileio", "llmscratch.memory", "llmscratch.mlp",
     "llmscratch.model", "llmscratch.paging", "llmscratch.positional", "llmscratch.scheduling", "llmscratch.serving",

@@ -5,8 +5,17 @@ import torch
 from chartok import Chars
 
 from llmscratch import GPT, GPTConfig
+from llmscratch.bigram import CountingBigram
 from llmscratch.instructions import END, Example
-from llmscratch.sft import InstructionBatches, evaluate_instructions, generate_responses
+from llmscratch.sft import (
+    InstructionBatches,
+    counting_bigram,
+    evaluate_instructions,
+    fine_tune_course_model,
+    generate_responses,
+    majority_answers,
+    round_to_float16,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -90,6 +99,7 @@ def test_evaluation_scores_exact_format_and_stopping():
 def test_sft_script_on_two_steps(tmp_path, monkeypatch):
     import json
 
+    from llmscratch import sft
     from llmscratch.scripts import sft_course
     from llmscratch.training import TrainConfig
 
@@ -103,6 +113,7 @@ def test_sft_script_on_two_steps(tmp_path, monkeypatch):
     g = torch.Generator().manual_seed(0)
     splits = {name: torch.randint(0, 127, (300,), generator=g) for name in ("train", "val", "test")}
     monkeypatch.setattr(sft_course, "load_course_model", tiny_course_model)
+    monkeypatch.setattr(sft, "load_course_model", tiny_course_model)  # fine_tune_course_model
     monkeypatch.setattr(sft_course, "make_instructions", lambda text: examples)
     monkeypatch.setattr(sft_course, "load_text", lambda name: "")
     monkeypatch.setattr(sft_course, "shakespeare_bpe_splits", lambda: (None, splits, {}))
@@ -138,3 +149,48 @@ def test_the_committed_sft_run_and_model():
     assert tuned.config == base.config and not tuned.training
     assert tokenizer.special_tokens[END] == tuned.config.vocab_size - 1
     assert any(not torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), base.state_dict().values()))
+
+
+def test_majority_answers_counts_each_exact_task_and_skips_the_rest():
+    examples = [Example("count", "a", "1"), Example("count", "b", "2"), Example("count", "c", "2"),
+                Example("arithmetic", "x", "4"), Example("continue", "y", "and so")]
+    assert majority_answers(examples) == {"count": "2", "arithmetic": "4"}  # continue has no single right answer
+
+
+def test_counting_bigram_counts_each_example_once_with_the_end_as_boundary():
+    tok = Chars()
+    end = tok.special_tokens[END]
+    lm = counting_bigram(EXAMPLES, tok)
+    table = CountingBigram.fit([tok.encode(e.text()[:-len(END)]) for e in EXAMPLES], tok.vocab_size, boundary_id=end)
+    assert torch.equal(lm.log_probs, table.probabilities(1.0).log().float())
+    # Every response ends with the end token: the pair (last response token, end) was counted.
+    assert table.counts[tok.encode("4")[0], end] == 1 and table.counts[end, tok.encode("#")[0]] == len(EXAMPLES)
+
+
+def test_round_to_float16_rounds_in_place_as_a_pt_file_stores_it():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=128, context_length=16, d_model=16, n_layers=1, n_heads=2))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert round_to_float16(model) is model
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k].half().float())
+    assert not torch.equal(model.lm_head.weight, before["lm_head.weight"])  # random weights did change
+
+
+def test_fine_tune_course_model_is_seeded_and_masks_the_prompt(monkeypatch):
+    from llmscratch import sft
+    from llmscratch.training import TrainConfig
+
+    config = GPTConfig(vocab_size=128, context_length=96, d_model=16, n_layers=1, n_heads=2, position="rope")
+    monkeypatch.setattr(sft, "load_course_model", lambda verify=True: (GPT(config), Chars()))  # a fresh init each call
+    cfg = TrainConfig(steps=3, batch_size=2, warmup_steps=1, eval_interval=3, eval_batches=1, seed=5)
+    data = {"train": EXAMPLES * 2, "val": EXAMPLES}
+    torch.manual_seed(0)
+    a = fine_tune_course_model(data, cfg)
+    torch.manual_seed(0)
+    b = fine_tune_course_model(data, cfg)
+    torch.manual_seed(0)
+    whole = fine_tune_course_model(data, cfg, mask_prompt=False)
+    assert not a.model.training and a.seconds > 0 and a.history.eval_step == [0, 3]
+    assert all(torch.equal(v, b.model.state_dict()[k]) for k, v in a.model.state_dict().items())  # same run
+    assert not torch.equal(a.model.lm_head.weight, whole.model.lm_head.weight)  # the prompt's loss counts

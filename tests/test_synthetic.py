@@ -166,6 +166,7 @@ def test_near_copies_keep_the_template_and_a_right_answer(splits):
 def test_synthetic_script_on_two_steps(tmp_path, monkeypatch, splits):
     import json
 
+    from llmscratch import sft
     from llmscratch.scripts import sft_course, synthetic_course
 
     config = GPTConfig(vocab_size=128, context_length=512, d_model=16, n_layers=1, n_heads=2, position="rope")
@@ -177,7 +178,7 @@ def test_synthetic_script_on_two_steps(tmp_path, monkeypatch, splits):
     small = {"train": splits["train"][:60], "val": splits["val"][:18]}
     corpus = {name: torch.randint(0, 127, (300,), generator=torch.Generator().manual_seed(0))
               for name in ("train", "val", "test")}
-    monkeypatch.setattr(synthetic_course, "load_course_model", tiny_course_model)
+    monkeypatch.setattr(sft, "load_course_model", tiny_course_model)  # fine_tune_course_model
     monkeypatch.setattr(synthetic_course, "make_instructions", lambda text: small)
     monkeypatch.setattr(synthetic_course, "load_text", lambda name: "")
     monkeypatch.setattr(synthetic_course, "shakespeare_bpe_splits", lambda: (None, corpus, {}))

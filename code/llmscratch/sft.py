@@ -20,6 +20,10 @@ end-of-text token) and reports, per task and overall:
   said something, and did not start a new ``###`` section;
 - ``stopped``: the share that ended with the end-of-text token within the budget.
 
+`fine_tune_course_model` is the one recipe every Part 5 run tunes the course model with, and
+`round_to_float16` rounds a model to what its committed ``.pt`` file holds. `majority_answers`
+and `counting_bigram` are the two baselines of the chapters' tables.
+
 Left out: packing several examples into one row, and chat templates with roles.
 
 References: Wei et al., "Finetuned Language Models Are Zero-Shot Learners" (ICLR 2022); Ouyang et
@@ -28,22 +32,29 @@ al., "Training language models to follow instructions with human feedback" (Neur
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from .bigram import BigramLM, CountingBigram
 from .bpe import BPETokenizer
 from .config import GPTConfig
+from .course import load_course_model
 from .data import results_dir
 from .instructions import END, EXACT_TASKS, TASKS, Example, encode_example, exact_match
 from .model import GPT
 from .runtime import eval_mode
 from .sampling import generate_batch
+from .training import History, TrainConfig, train
 
-__all__ = ["InstructionBatches", "evaluate_instructions", "generate_responses", "load_sft_model", "load_tuned_model",
-           "response_loss"]
+__all__ = ["InstructionBatches", "Tuned", "counting_bigram", "evaluate_instructions", "fine_tune_course_model",
+           "generate_responses", "load_sft_model", "load_tuned_model", "majority_answers", "response_loss",
+           "round_to_float16"]
 
 IGNORE = -100
 
@@ -146,6 +157,64 @@ def evaluate_instructions(model: torch.nn.Module, tokenizer: Any, examples: Sequ
     for key in ("exact", "format", "stopped"):
         report[key] = share([v for s in per_task.values() for v in s[key]])
     return report
+
+
+def majority_answers(examples: Sequence[Example]) -> dict[str, str]:
+    """Each exact-match task's most common response among `examples`: the baseline that never reads the instruction.
+
+    >>> from llmscratch.instructions import Example
+    >>> majority_answers([Example("count", "a", "1"), Example("count", "b", "1"), Example("count", "c", "2")])
+    {'count': '1'}
+    """
+    answers: dict[str, Counter[str]] = {}
+    for e in examples:
+        if e.task in EXACT_TASKS:
+            answers.setdefault(e.task, Counter())[e.response] += 1
+    return {t: answers[t].most_common(1)[0][0] for t in EXACT_TASKS if t in answers}
+
+
+def counting_bigram(examples: Sequence[Example], tokenizer: Any, context_length: int = 256) -> BigramLM:
+    """The counting bigram of the examples' tokens (prompt, response and end-of-text), as a scoring module.
+
+    Each example is one sequence whose boundary is the end-of-text token, so the table also learns
+    which tokens end a response: `evaluate_instructions` and `response_loss` score it as they score a GPT.
+    """
+    end_id = tokenizer.special_tokens[END]
+    texts = [encode_example(e, tokenizer, 10**9)[0][:-1] for e in examples]  # the boundary adds the end back
+    return BigramLM(CountingBigram.fit(texts, tokenizer.vocab_size, boundary_id=end_id), context_length=context_length)
+
+
+def round_to_float16(model: torch.nn.Module) -> torch.nn.Module:
+    """Round every floating-point weight to float16 and back, in place: the model as its ``.pt`` file stores it."""
+    model.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in model.state_dict().items()})
+    return model
+
+
+@dataclass
+class Tuned:
+    """What `fine_tune_course_model` returns: the tuned model (CPU, eval mode), its tokenizer and the run."""
+
+    model: GPT
+    tokenizer: BPETokenizer
+    history: History
+    seconds: float  # wall time of the training, batching included
+
+
+def fine_tune_course_model(data: Mapping[str, Sequence[Example]], cfg: TrainConfig, device: str = "cpu",
+                           mask_prompt: bool = True, progress: bool = False, desc: str = "training") -> Tuned:
+    """The committed course model fine-tuned on ``data["train"]`` (``data["val"]`` for its evaluations).
+
+    The one recipe of Part 5's instruction-tuning runs: a fresh copy of the course model, the seed
+    ``cfg.seed`` set just before the batches are made, `InstructionBatches` (the prompt's loss
+    masked unless `mask_prompt` is False) and the ordinary `training.train` loop.
+    """
+    model, tokenizer = load_course_model(verify=False)
+    t0 = time.time()
+    torch.manual_seed(cfg.seed)
+    batches = InstructionBatches(data, tokenizer, model.context_length, mask_prompt=mask_prompt)
+    history = train(model.to(device), batches, cfg, progress=progress, desc=desc)
+    model = model.cpu().eval()
+    return Tuned(model, tokenizer, history, time.time() - t0)
 
 
 def load_sft_model() -> tuple[GPT, BPETokenizer]:

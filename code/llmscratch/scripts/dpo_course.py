@@ -38,7 +38,7 @@ from ..instructions import Example, make_instructions
 from ..pairs import make_pairs
 from ..preferences import response_kl
 from ..reward import DPOModel, PairBatches, score_pairs
-from ..sft import InstructionBatches, evaluate_instructions, load_sft_model
+from ..sft import InstructionBatches, evaluate_instructions, load_sft_model, round_to_float16
 from ..training import TrainConfig, train
 from .cli import commit_result, default_out, map_jobs, script_parser, start
 from .reward_model import pair_accuracy
@@ -52,10 +52,6 @@ BETAS = (0.03, 0.1, 0.3, 1.0)
 MAIN_BETA = 0.1
 SEEDS = (42, 43, 44)
 MAX_NEW_TOKENS = 48
-
-
-def _half_rounded(model: torch.nn.Module) -> None:
-    model.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in model.state_dict().items()})
 
 
 def scores(policy: torch.nn.Module, reference: torch.nn.Module, tokenizer: Any, data: dict, pairs: dict,
@@ -98,7 +94,7 @@ def _one_run(method: str, beta: float, cfg: TrainConfig, device: str, threads: i
     history = train(model.to(device), batches, cfg, progress=progress, desc=f"{method} beta {beta} seed {cfg.seed}")
     seconds = time.time() - t0
     policy = policy.cpu().eval()
-    _half_rounded(policy)
+    round_to_float16(policy)
     result = scores(policy, reference, tokenizer, data, pairs, splits, beta)
     print(f"{method:4s} beta {beta:<5g} seed {cfg.seed}  preference {result['preference']['all']:.3f}  "
           f"margin {result['margin']:.3f}  kl {result['kl']:.4f}  exact {result['exact']:.3f}  "

@@ -19,7 +19,6 @@ is scored with its weights rounded to float16, exactly as that file stores them.
 
 import statistics
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -33,8 +32,8 @@ from ..data import load_text
 from ..experiments import shakespeare_bpe_splits
 from ..fileio import atomic_path
 from ..instructions import TASKS, make_instructions
-from ..sft import InstructionBatches, evaluate_instructions
-from ..training import TrainConfig, train
+from ..sft import evaluate_instructions, fine_tune_course_model, round_to_float16
+from ..training import TrainConfig
 from .cli import commit_result, default_out, map_jobs, script_parser, start
 
 MODULE = "llmscratch.scripts.sft_course"
@@ -71,22 +70,17 @@ def _one_run(name: str, mask_prompt: bool, cfg: TrainConfig, device: str, thread
     torch.set_num_threads(threads)
     _, splits, _ = shakespeare_bpe_splits()
     data = make_instructions(load_text("tinyshakespeare"))
-    model, tokenizer = load_course_model(verify=False)
-    t0 = time.time()
-    torch.manual_seed(cfg.seed)
-    batches = InstructionBatches(data, tokenizer, model.context_length, mask_prompt=mask_prompt)
-    history = train(model.to(device), batches, cfg, progress=progress, desc=f"{name} seed {cfg.seed}")
-    model = model.cpu().eval()
-    seconds = time.time() - t0
-    # Scored as it is stored: float16 weights (the .pt file), read back as float32.
-    model.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in model.state_dict().items()})
-    scores = score_model(model, tokenizer, data["val"], splits)
+    tuned = fine_tune_course_model(data, cfg, device, mask_prompt=mask_prompt, progress=progress,
+                                   desc=f"{name} seed {cfg.seed}")
+    model = round_to_float16(tuned.model)  # scored as it is stored: float16 weights (the .pt file)
+    scores = score_model(model, tuned.tokenizer, data["val"], splits)
     print(f"{name:24s} seed {cfg.seed}  exact {scores['exact']:.3f}  format {scores['format']:.3f}  "
-          f"stopped {scores['stopped']:.3f}  shakespeare {scores['shakespeare_val']:.4f}  ({seconds:.0f} s)",
+          f"stopped {scores['stopped']:.3f}  shakespeare {scores['shakespeare_val']:.4f}  ({tuned.seconds:.0f} s)",
           flush=True)
+    history = tuned.history
     curve = {"step": history.eval_step, "train": history.eval_train, "val": history.eval_val}
     weights = {k: v.half() for k, v in model.state_dict().items()} if keep else None
-    return {"scores": scores, "train_seconds": seconds, "curve": curve, "weights": weights}
+    return {"scores": scores, "train_seconds": tuned.seconds, "curve": curve, "weights": weights}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

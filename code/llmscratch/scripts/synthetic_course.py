@@ -36,13 +36,12 @@ from typing import Any
 
 import torch
 
-from ..course import load_course_model
 from ..data import load_text
 from ..dedup import normalize
 from ..experiments import shakespeare_bpe_splits
 from ..fileio import atomic_path
 from ..instructions import Example, make_instructions
-from ..sft import InstructionBatches, response_loss
+from ..sft import fine_tune_course_model, response_loss, round_to_float16
 from ..synthetic import (
     answer_instructions,
     dedup_against,
@@ -52,7 +51,7 @@ from ..synthetic import (
     sample_instructions,
     task_mix,
 )
-from ..training import TrainConfig, train
+from ..training import TrainConfig
 from .cli import commit_result, default_out, map_jobs, script_parser, start
 from .sft_course import SFT_TRAIN, score_model
 
@@ -72,30 +71,20 @@ def _one_run(name: str, examples: list[Example], cfg: TrainConfig, device: str, 
     torch.set_num_threads(threads)
     _, splits, _ = shakespeare_bpe_splits()
     data = make_instructions(load_text("tinyshakespeare"))
-    model, tokenizer = load_course_model(verify=False)
-    t0 = time.time()
-    torch.manual_seed(cfg.seed)
-    batches = InstructionBatches({"train": examples, "val": data["val"]}, tokenizer, model.context_length)
-    train(model.to(device), batches, cfg, progress=progress, desc=f"{name} seed {cfg.seed}")
-    model = model.cpu().eval()
-    seconds = time.time() - t0
+    tuned = fine_tune_course_model({"train": examples, "val": data["val"]}, cfg, device, progress=progress,
+                                   desc=f"{name} seed {cfg.seed}")
+    model, tokenizer = tuned.model, tuned.tokenizer
     scores = score_model(model, tokenizer, data["val"], splits)
     scores["response_loss"] = response_loss(model, tokenizer, data["val"])
     print(f"{name:42s} seed {cfg.seed}  exact {scores['exact']:.3f}  format {scores['format']:.3f}  "
           f"response loss {scores['response_loss']:.4f}  shakespeare {scores['shakespeare_val']:.4f}  "
-          f"({seconds:.0f} s)", flush=True)
-    return {"scores": scores, "train_seconds": seconds}
+          f"({tuned.seconds:.0f} s)", flush=True)
+    return {"scores": scores, "train_seconds": tuned.seconds}
 
 
 def _writer(data: dict[str, list[Example]], cfg: TrainConfig, device: str) -> tuple[torch.nn.Module, Any]:
-    model, tokenizer = load_course_model(verify=False)
-    torch.manual_seed(cfg.seed)
-    batches = InstructionBatches(data, tokenizer, model.context_length, mask_prompt=False)
-    train(model.to(device), batches, cfg, progress=False)
-    model = model.cpu().eval()
-    # Used as it is stored: float16 weights, read back as float32.
-    model.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in model.state_dict().items()})
-    return model, tokenizer
+    tuned = fine_tune_course_model(data, cfg, device, mask_prompt=False)
+    return round_to_float16(tuned.model), tuned.tokenizer  # used as it is stored: float16 weights
 
 
 def main(argv: Sequence[str] | None = None) -> int:
