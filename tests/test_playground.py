@@ -2,6 +2,8 @@
 shows, and the page itself in headless Chromium, driven through its controls and compared with the package
 (tools/playground_check.py, which `make browser-check` also runs on the built book)."""
 
+import hashlib
+import json
 import re
 import shutil
 from pathlib import Path
@@ -76,8 +78,32 @@ def test_only_the_playground_page_loads_its_script_and_stylesheet():
     llmscratch_book._page_context(app, "book/intro", "page.html", {"body": "<p>no playground</p>"}, object())
     assert added == []
     body = '<div class="llmscratch-playground pg-panel" data-state="loading"></div>'
-    llmscratch_book._page_context(app, "book/playground", "page.html", {"body": body}, object())
-    assert added == [(llmscratch_book.PLAYGROUND_JS, {"type": "module"}), (llmscratch_book.PLAYGROUND_CSS, {})]
+    context = {"body": body, "pathto": page_pathto}
+    llmscratch_book._page_context(app, "book/playground", "page.html", context, object())
+    import_map = {"body": llmscratch_book._import_map(page_pathto), "type": "importmap", "priority": 499}
+    assert added == [(None, import_map), (llmscratch_book.PLAYGROUND_JS, {"type": "module"}),
+                     (llmscratch_book.PLAYGROUND_CSS, {})]  # the map before the module that uses it
+
+
+def page_pathto(path: str, resource: int = 0) -> str:
+    """Sphinx's pathto for a resource, from book/playground.html."""
+    return f"../{path}"
+
+
+def test_the_import_map_versions_every_module_the_page_imports():
+    """Every module reachable from playground.js has an address that names a digest of its contents."""
+    static = llmscratch_book.STATIC_DIR / "playground"
+    reached, todo = set(), ["playground.js"]
+    while todo:
+        for name in re.findall(r'^import .* from "\./([\w.]+)";$', (static / todo.pop()).read_text(), flags=re.M):
+            if name not in reached:
+                reached.add(name)
+                todo.append(name)
+    imports = json.loads(llmscratch_book._import_map(page_pathto))["imports"]
+    assert set(imports) == {f"../_static/playground/{name}" for name in reached} and reached
+    for url, versioned in imports.items():
+        digest = hashlib.sha256((static / Path(url).name).read_bytes()).hexdigest()[:12]
+        assert versioned == f"{url}?v={digest}"
     assert (llmscratch_book.STATIC_DIR / llmscratch_book.PLAYGROUND_JS).is_file()
     assert (llmscratch_book.STATIC_DIR / llmscratch_book.PLAYGROUND_CSS).is_file()
 
@@ -121,7 +147,8 @@ def minimal_site(folder: Path, files: Path) -> Path:
     (folder / "book" / "playground.html").write_text(
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<link rel="stylesheet" href="../_static/playground/playground.css"></head><body>'
+        '<link rel="stylesheet" href="../_static/playground/playground.css">'
+        f'<script type="importmap">{llmscratch_book._import_map(page_pathto)}</script></head><body>'
         + "\n".join(blocks)
         + '<script type="module" src="../_static/playground/playground.js"></script></body></html>',
         encoding="utf-8",

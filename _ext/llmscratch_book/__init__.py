@@ -55,6 +55,9 @@ PLAYGROUND_DOC = "book/playground"
 PLAYGROUND_MARKER = 'class="llmscratch-playground'  # the page's root element
 PLAYGROUND_JS = "playground/playground.js"
 PLAYGROUND_CSS = "playground/playground.css"
+# The modules playground.js imports, directly or through another. Sphinx versions the entry's
+# address (?v=), not the addresses it imports; the page's import map versions those.
+PLAYGROUND_MODULES = ("bpe.js", "gpt.js", "sampling.js", "tensor.js", "views.js")
 DEFAULT_HEIGHT_PX = 450
 
 
@@ -205,8 +208,24 @@ def _page_context(app: Any, pagename: str, templatename: str, context: dict, doc
         app.add_js_file(THEME_JS, priority=201)
     # The playground's engine is a set of ES modules; the entry imports the others.
     if doctree is not None and PLAYGROUND_MARKER in context.get("body", ""):
+        app.add_js_file(None, body=_import_map(context["pathto"]), type="importmap", priority=499)
         app.add_js_file(PLAYGROUND_JS, type="module")
         app.add_css_file(PLAYGROUND_CSS)
+
+
+def _import_map(pathto: Any) -> str:
+    """The playground page's import map: each module it imports, at an address that changes with its contents.
+
+    A browser keeps a cached ``gpt.js`` as long as the server lets it, even after a new
+    ``playground.js`` arrives; mapping ``.../gpt.js`` to ``.../gpt.js?v=<digest>`` makes a changed
+    module a new address, so a page never runs one version of the engine with another's parts.
+    """
+    imports = {}
+    for name in PLAYGROUND_MODULES:
+        url = pathto(f"_static/playground/{name}", 1)  # relative to the page, as the browser resolves it
+        digest = hashlib.sha256((STATIC_DIR / "playground" / name).read_bytes()).hexdigest()[:12]
+        imports[url] = f"{url}?v={digest}"
+    return json.dumps({"imports": imports}, indent=1)
 
 
 def _build_finished(app: Any, exception: Exception | None) -> None:
