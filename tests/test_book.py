@@ -68,6 +68,15 @@ def test_launch_notebooks_are_up_to_date():
     assert notebooks.write_launch(check=True) == 0, "run `make notebooks` and commit the result"
 
 
+def test_a_launch_notebook_says_where_the_pages_html_controls_run():
+    """The playground's raw HTML needs the built site; its notebook says so instead of showing the source."""
+    text = notebooks.launch_notebook(ROOT / "book" / "playground.md")
+    assert "{raw} html" not in text and "pg-prompt" not in text
+    page = (ROOT / "book" / "playground.md").read_text(encoding="utf-8")
+    assert text.count("a notebook cannot show it") == page.count("```{raw} html") > 0
+    assert "load_export_model" in text  # the code cells stay
+
+
 # What a Colab runtime has before any install (its kernel is IPython); everything else a
 # chapter imports must come with `pip install code[notebook]`.
 COLAB_SHIPS = {"torch", "numpy", "matplotlib", "plotly", "tqdm", "regex", "ipython"}

@@ -39,6 +39,11 @@ NBTEST = ROOT / ".nbtest"
 
 # An object's default repr: "<torch._C.Generator at 0x7f3a…>", "<Foo object at 0x…>".
 MEMORY_ADDRESS = re.compile(r"<[\w.]+(?: object)? at 0x[0-9a-fA-F]+>")
+# A page's own HTML (the playground's controls) needs the built site's scripts and files; in a
+# launch notebook it would show as inert source, so it becomes a line saying where it runs.
+RAW_HTML = re.compile(r"```\{raw\} html\n.*?\n```\n?", re.S)
+NOT_IN_A_NOTEBOOK = ("> *On the book's page, this is a panel of controls that runs the model in your browser; "
+                     "a notebook cannot show it. Open the page on the site, or build the book (`make book`).*\n")
 
 NBTEST_CONFTEST = '''"""Written by tools/notebooks.py nbtest: a chapter fails if its outputs show a memory address."""
 
@@ -114,6 +119,9 @@ def launch_notebook(md: Path) -> str:
     nb = read_chapter(md)
     nb.metadata.pop("jupytext", None)
     nb.cells.insert(0, colab_setup_cell())
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = RAW_HTML.sub(NOT_IN_A_NOTEBOOK, cell.source)
     # Deterministic cell ids keep regenerated notebooks byte-identical.
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{i}"
