@@ -47,8 +47,8 @@ from .training import TrainConfig, train
 
 __all__ = ["COMMITTED", "LEADERBOARD_SEEDS", "MLP_TRAIN", "PART4_ROWS", "PROTOCOL_STRIDE_FRACTION", "RUNGS",
            "Protocol", "REFERENCE_NATS", "additive_smoothing", "counting_nlls", "gpt_nlls", "label",
-           "load_leaderboard", "make_leaderboard", "merge_rows", "protocol", "row_summary", "rung_row", "separated",
-           "stride_gap", "table_html", "train_mlp_nlls", "train_rung_nlls"]
+           "load_leaderboard", "make_leaderboard", "merge_rows", "protocol", "row_summary", "rung_row", "seed_range",
+           "separated", "stride_gap", "table_html", "train_mlp_nlls", "train_rung_nlls"]
 
 LEADERBOARD_SEEDS: tuple[int, ...] = (42, 43, 44)
 LN2 = math.log(2)
@@ -345,6 +345,18 @@ def label(row: dict[str, Any]) -> str:
 def separated(a: Sequence[float], b: Sequence[float]) -> bool:
     """True when the two sets of runs do not overlap: every value of one below every value of the other."""
     return max(a) < min(b) or max(b) < min(a)
+
+
+def seed_range(values: Sequence[float], scale: float = 100.0, digits: int = 1) -> str:
+    """The runs of one setting as a table shows them: ``"min–max"`` after scaling, or the one value.
+
+    >>> seed_range([0.091, 0.094, 0.087])
+    '8.7–9.4'
+    >>> seed_range([3.0157], scale=1, digits=2)
+    '3.02'
+    """
+    v = [scale * x for x in values]
+    return f"{min(v):.{digits}f}–{max(v):.{digits}f}" if len(v) > 1 else f"{v[0]:.{digits}f}"
 
 
 def table_html(board: dict[str, Any], reference: bool = True) -> str:
