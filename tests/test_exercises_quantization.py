@@ -1,9 +1,13 @@
 """llmscratch.exercises.quantization: the checker passes the package's answer and rejects plausible wrong ones."""
 
+import json
+import re
+import struct
+
 import pytest
 import torch
 
-from llmscratch.exercises import ExerciseError, check_absmax
+from llmscratch.exercises import ExerciseError, check_absmax, check_export_header
 from llmscratch.quantization import QuantScheme, quantize_tensor
 
 
@@ -52,3 +56,39 @@ def divides_by_zero(w, bits):
 def test_the_checker_rejects_plausible_mistakes(wrong, says):
     with pytest.raises(ExerciseError, match=says):
         check_absmax(wrong)
+
+
+def header_by_hand(raw):
+    if raw[:8] != b"LLMSGPT1":
+        raise ValueError("not an export")
+    (n,) = struct.unpack("<I", raw[8:12])
+    return json.loads(raw[12:12 + n])
+
+
+def header_big_endian(raw):
+    (n,) = struct.unpack(">I", raw[8:12])
+    return json.loads(raw[12:12 + n])
+
+
+def header_without_the_magic_check(raw):
+    (n,) = struct.unpack("<I", raw[8:12])
+    return json.loads(raw[12:12 + n])
+
+
+def header_without_the_tensors(raw):
+    header = header_by_hand(raw)
+    del header["tensors"]
+    return header
+
+
+def test_the_header_checker_passes_a_solution_by_hand(capsys):
+    check_export_header(header_by_hand)
+    assert "check_export_header: all 4" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, says", [(header_big_endian, "your function raised"),
+                                         (header_without_the_magic_check, "expected ValueError"),
+                                         (header_without_the_tensors, "missing ['tensors']")])
+def test_the_header_checker_rejects_plausible_mistakes(wrong, says):
+    with pytest.raises(ExerciseError, match=re.escape(says)):
+        check_export_header(wrong)

@@ -60,7 +60,8 @@ from .quantization import QUANT_SCHEMES, QuantizedTensor, dequantize_tensor, qua
 from .sampling import generate, next_token_probs
 
 __all__ = ["EXPORT_DTYPES", "ExportFileError", "MAGIC", "export_fixtures", "export_model", "load_export",
-           "load_export_model"]
+           "load_export_model",
+           "read_header"]
 
 MAGIC = b"LLMSGPT1"
 EXPORT_DTYPES = ("int8", "float16", "float32")  # how matrices are stored; vectors are always float32
@@ -132,6 +133,28 @@ def _read_tensor(data: bytes, spec: dict[str, Any], shape: list[int], path: Path
     return torch.from_numpy(flat.astype(stored.newbyteorder("="))).reshape(shape)  # a copy, in native order
 
 
+def read_header(raw: bytes, name: str = "the file") -> tuple[dict[str, Any], int]:
+    """The JSON header of an export's bytes `raw`, and the offset at which its tensors' data starts.
+
+    This is all ``gpt.js`` reads before the weights: the magic, the header's length, the header.
+    Raises `ExportFileError` (naming `name`) on the wrong magic, a truncated file, or a header that
+    is not JSON.
+    """
+    if raw[:len(MAGIC)] != MAGIC:
+        raise ExportFileError(f"{name} is not a llmscratch export: it starts with {raw[:len(MAGIC)]!r}, not {MAGIC!r}")
+    if len(raw) < len(MAGIC) + 4:
+        raise ExportFileError(f"{name} is truncated: {len(raw)} bytes, too short for the header's length")
+    (n,) = struct.unpack_from("<I", raw, len(MAGIC))
+    start = len(MAGIC) + 4
+    if start + n > len(raw):
+        raise ExportFileError(f"{name} is truncated: the header says {n} bytes, {len(raw) - start} follow")
+    try:
+        header = json.loads(raw[start:start + n].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ExportFileError(f"{name}: the header does not parse as an export header ({err!r})") from None
+    return header, start + n
+
+
 def load_export(path: str | os.PathLike) -> tuple[GPTConfig, dict[str, torch.Tensor]]:
     """Read a file written by `export_model`: its config and a float32 state dict, dequantized.
 
@@ -140,17 +163,9 @@ def load_export(path: str | os.PathLike) -> tuple[GPTConfig, dict[str, torch.Ten
     """
     path = Path(path)
     raw = path.read_bytes()
-    if raw[:len(MAGIC)] != MAGIC:
-        raise ExportFileError(f"{path} is not a llmscratch export: it starts with {raw[:len(MAGIC)]!r}, not {MAGIC!r}")
-    if len(raw) < len(MAGIC) + 4:
-        raise ExportFileError(f"{path} is truncated: {len(raw)} bytes, too short for the header's length")
-    (n,) = struct.unpack_from("<I", raw, len(MAGIC))
-    start = len(MAGIC) + 4
-    if start + n > len(raw):
-        raise ExportFileError(f"{path} is truncated: the header says {n} bytes, {len(raw) - start} follow")
-    data, state = raw[start + n:], {}
+    header, data_start = read_header(raw, str(path))
+    data, state = raw[data_start:], {}
     try:
-        header = json.loads(raw[start:start + n].decode("utf-8"))
         config = GPTConfig(**header["config"])
         for spec in header["tensors"]:
             values = _read_tensor(data, spec, spec["shape"], path)
@@ -160,7 +175,7 @@ def load_export(path: str | os.PathLike) -> tuple[GPTConfig, dict[str, torch.Ten
             state[spec["name"]] = values.float()
     except ExportFileError:
         raise
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+    except (KeyError, TypeError, ValueError) as err:
         raise ExportFileError(f"{path}: the header does not parse as an export header ({err!r})") from None
     if config.tie_weights:
         state["lm_head.weight"] = state["token_embedding.weight"]

@@ -1,15 +1,20 @@
-"""Checkers for Part 4's quantization chapter."""
+"""Checkers for Part 4's quantization chapter, and for the playground's file of int8 weights."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
+from ..config import GPTConfig
+from ..export import MAGIC, export_model, read_header
+from ..model import GPT
 from ..quantization import QuantScheme, quantize_tensor
 from .core import ExerciseError, call_learner, passed
 
-__all__ = ["check_absmax"]
+__all__ = ["check_absmax", "check_export_header"]
 
 
 def _cases() -> list[tuple[str, torch.Tensor, int]]:
@@ -60,3 +65,51 @@ def check_absmax(fn: Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Ten
                                 "(rounded, not truncated)")
         n += 1
     passed("check_absmax", n)
+
+
+def _exports() -> list[tuple[str, bytes]]:
+    """Small exported models, as the bytes a browser downloads."""
+    files = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for dtype, config in [("int8", GPTConfig(vocab_size=16, context_length=8, d_model=8, n_layers=1, n_heads=2)),
+                              ("float16", GPTConfig(vocab_size=32, context_length=16, d_model=16, n_layers=2,
+                                                    n_heads=4, position="rope", tie_weights=False)),
+                              ("float32", GPTConfig(vocab_size=8, context_length=4, d_model=4, n_layers=1, n_heads=1,
+                                                    bias=False))]:
+            torch.manual_seed(0)
+            path = Path(tmp) / f"{dtype}.bin"
+            export_model(GPT(config), path, dtype)
+            files.append((f"a {config.n_layers}-layer model exported as {dtype}", path.read_bytes()))
+    return files
+
+
+def check_export_header(fn: Callable[[bytes], dict]) -> None:
+    """Check ``fn(raw) -> dict``: the JSON header of an exported model's bytes (`export.read_header`).
+
+    The layout: 8 bytes of magic, the header's length as a little-endian uint32, then the header.
+    A file that does not start with the magic must raise `ValueError`.
+    """
+    n = 0
+    for where, raw in _exports():
+        want, _ = read_header(raw)
+        got = call_learner(where, fn, raw)
+        if not isinstance(got, dict):
+            raise ExerciseError(f"{where}: expected the header as a dict, got {type(got).__name__}")
+        if got != want:
+            missing = sorted(set(want) - set(got))
+            raise ExerciseError(f"{where}: the header differs from the package's (keys {sorted(got)}, expected "
+                                f"{sorted(want)}{'; missing ' + str(missing) if missing else ''}). Hint: the length "
+                                "is 4 bytes after the magic, little-endian (struct format '<I')")
+        n += 1
+    bad = b"NOTANEXP" + raw[len(MAGIC):]
+    try:
+        fn(bad)
+    except ValueError:
+        n += 1
+    except Exception as err:  # noqa: BLE001 - the learner's code may raise anything
+        raise ExerciseError(f"a file starting with {bad[:8]!r}: expected ValueError, got "
+                            f"{type(err).__name__}: {err}") from None
+    else:
+        raise ExerciseError(f"a file starting with {bad[:8]!r} instead of {MAGIC!r}: expected ValueError, "
+                            "got a header (check the magic first: a wrong file must not be read as weights)")
+    passed("check_export_header", n)
